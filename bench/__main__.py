@@ -1,0 +1,5 @@
+"""``python -m bench`` runs the same CLI as the ``bench`` console script."""
+
+from bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The command line: ``bench run | list | env``. One thin handler per command.
+
+Every user mistake is a ``UserError``, caught here once: one line on stderr,
+exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bench import __version__
+from bench.errors import UserError
+
+DESCRIPTION = """\
+Times the forward pass against the backward pass of the same models in
+PyTorch, TensorFlow and JAX. The headline number is R = T(gradient) / T(forward):
+how many forward passes a gradient costs (theory for an MLP of L layers: 3 - 1/L).
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what was wrong and where to look."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench.commands import env, listing, run
+
+    parser = Parser(
+        prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (run, listing, env):
+        module.add_parser(sub)
+    return parser
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script and ``python -m bench``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130

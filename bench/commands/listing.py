@@ -1,0 +1,53 @@
+"""``bench list``: suites, their cases, the frameworks and devices here."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench import discovery, frameworks, machine
+from bench.spec import FRAMEWORKS
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "list",
+        help="suites, their cases, frameworks and devices available here",
+        description="List suites (grid and quick subset), frameworks and devices. Imports no framework.",
+    )
+    p.add_argument("--suites", type=Path, default=None, metavar="DIR",
+                   help="folder of suite modules (default: ./suites, else the project's)")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from bench.console import err, out
+
+    directory = args.suites or discovery.default_dir()
+    suites, problems = discovery.load_dir(directory)
+    table = Table(title=f"suites in {directory}")
+    for col in ("suite", "description", "grid", "cases", "quick subset", "frameworks"):
+        table.add_column(col)
+    for s in suites:
+        grid = "\n".join(f"{k}: {', '.join(map(str, v))}" for k, v in s.grid.items())
+        quick = "\n".join(c.id for c in s.cases(quick=True))
+        table.add_row(s.name, s.description, grid, str(len(s.cases())), quick, ", ".join(s.frameworks))
+    out.print(table)
+    for message in problems:
+        err.print(f"[yellow]broken suite: {message}[/]")
+
+    gpus = machine.gpus()
+    devices = ["cpu"] + [f"cuda:{g['index']} ({g['name']})" for g in gpus]
+    fw = Table(title="frameworks")
+    for col in ("framework", "installed", "modes (default first)"):
+        fw.add_column(col)
+    for name in FRAMEWORKS:
+        mod = frameworks.get(name)
+        version = mod.version() if mod.available() else f"no: pip install 'bench[{name}]'"
+        fw.add_row(name, version, ", ".join(mod.MODES))
+    out.print(fw)
+    out.print(f"devices on this machine: {', '.join(devices)}")
+    out.print("(`bench env` shows which devices each framework can actually use)")
+    return 0

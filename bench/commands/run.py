@@ -1,0 +1,174 @@
+"""``bench run``: measure, store the results table, print the summary."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import discovery, frameworks, machine, runner
+from bench.errors import UserError
+from bench.spec import FRAMEWORKS, Record, Settings
+
+QUICK_BUDGET_S = 0.5
+DEFAULT_BUDGET_S = 2.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="time forward, gradient, backward and step; store results",
+        description=(
+            "Time every suite case in every framework on every device asked for. "
+            "Each framework runs in its own worker process; results go to "
+            "RESULTS/<machine>/<run-id>.parquet as each case completes."
+        ),
+    )
+    p.add_argument("--device", default="cpu", metavar="LIST",
+                   help="comma-separated devices: cpu, cuda, cuda:N (default: cpu)")
+    p.add_argument("--framework", default="", metavar="LIST",
+                   help=f"comma-separated, from {', '.join(FRAMEWORKS)} (default: every installed one)")
+    p.add_argument("--suite", default="", metavar="LIST",
+                   help="comma-separated suite names (default: every suite found)")
+    p.add_argument("--suites", type=Path, default=None, metavar="DIR",
+                   help="folder of suite modules (default: ./suites, else the project's)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"each suite's small QUICK subset, {QUICK_BUDGET_S} s budget per case")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help=f"steady-state timing budget per case (default {DEFAULT_BUDGET_S}, "
+                        f"{QUICK_BUDGET_S} with --quick)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for every framework, the same for all (default: all usable CPUs)")
+    p.add_argument("--allow-tf32", action="store_true",
+                   help="let GPUs use TF32 for float32 matmuls (off by default; recorded)")
+    p.add_argument("--machine", default=None, metavar="NAME",
+                   help="name of this machine's results folder (default: from the hardware fingerprint)")
+    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                   help="results tree (default: ./results)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data and initial weights (default 0)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="kill a worker that makes no progress for this long (default: 120, "
+                        "or 60 x budget if larger)")
+    p.set_defaults(handler=handle)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_devices(value: str) -> list[str]:
+    """``cpu,cuda`` -> ``["cpu", "cuda:0"]``; anything else is a UserError."""
+    devices = []
+    for d in _split(value) or ["cpu"]:
+        d = d.lower()
+        if d == "cuda":
+            d = "cuda:0"
+        if d != "cpu" and not re.fullmatch(r"cuda:\d+", d):
+            raise UserError(f"unknown device {d!r}: use cpu, cuda or cuda:N (e.g. --device cpu,cuda)")
+        if d not in devices:
+            devices.append(d)
+    if any(d.startswith("cuda") for d in devices) and not machine.has_nvidia_gpu():
+        raise UserError("no NVIDIA GPU or driver found on this machine: run with --device cpu")
+    return devices
+
+
+def parse_frameworks(value: str) -> list[str]:
+    """Named frameworks (all must be installed), or every installed one."""
+    names = [n.lower() for n in _split(value)]
+    for n in names:
+        if n not in FRAMEWORKS:
+            raise UserError(f"unknown framework {n!r}: choose from {', '.join(FRAMEWORKS)}")
+    if not names:
+        names = [n for n in FRAMEWORKS if frameworks.get(n).available()]
+        if not names:
+            raise UserError("no framework is installed: pip install 'bench[all]' (see README)")
+        return names
+    for n in names:
+        if not frameworks.get(n).available():
+            raise UserError(f"{n} is not installed: pip install 'bench[{n}]', or leave it out of --framework")
+    return list(dict.fromkeys(names))
+
+
+def make_settings(args: argparse.Namespace) -> Settings:
+    usable = machine.usable_cpus()
+    threads = usable if args.threads is None else args.threads
+    if not 1 <= threads <= usable:
+        raise UserError(f"--threads {threads}: this machine lets bench use 1 to {usable} CPUs")
+    budget = args.budget if args.budget is not None else (
+        QUICK_BUDGET_S if args.quick else DEFAULT_BUDGET_S)
+    if not budget > 0:
+        raise UserError(f"--budget {budget}: give a positive number of seconds")
+    timeout = args.timeout if args.timeout is not None else max(120.0, 60 * budget)
+    if not timeout > 0:
+        raise UserError(f"--timeout {timeout}: give a positive number of seconds")
+    return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget,
+                    quick=args.quick, seed=args.seed, timeout_s=timeout)
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def handle(args: argparse.Namespace) -> int:
+    # Validate everything before starting anything.
+    from bench import console, store
+
+    settings = make_settings(args)
+    devices = parse_devices(args.device)
+    names = parse_frameworks(args.framework)
+    suites, problems = discovery.select(args.suites or discovery.default_dir(), _split(args.suite))
+    if args.machine is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.machine):
+        raise UserError(f"--machine {args.machine!r}: use letters, digits, '.', '_' and '-'")
+    jobs = runner.plan(names, devices, suites, args.quick)
+    if not jobs:
+        raise UserError("no suite supports the frameworks asked for: see `bench list`")
+    for message in problems:
+        console.err.print(f"[yellow]skipping a broken suite: {message}[/]")
+
+    fingerprint = machine.fingerprint()
+    name = args.machine or machine.machine_id(fingerprint)
+    run_id = new_run_id()
+    path = args.results / name / f"{run_id}.parquet"
+    writer = store.ResultsWriter(path, {
+        "run_id": run_id, "machine": name, "fingerprint": fingerprint,
+        "settings": asdict(settings),
+        "devices": devices, "frameworks_requested": names,
+        "suites": [s.name for s in suites],
+    })
+    envs: dict[str, dict] = {}
+    held: list[Record] = []
+    interrupted = False
+    with console.ProgressDisplay(sum(len(j.cases) for j in jobs)) as progress:
+        try:
+            for job in jobs:
+                progress.job_started(job)
+                outcome = runner.run_job(job, settings, run_id, name, progress, writer.append)
+                key = f"{job.framework}@{job.device}"
+                envs[key] = outcome.env or {"unavailable": outcome.unavailable}
+                if outcome.unavailable:
+                    held.extend(outcome.records)
+        except KeyboardInterrupt:
+            interrupted = True
+
+    if not writer.records:
+        reasons = "; ".join(f"{k}: {v.get('unavailable')}" for k, v in envs.items())
+        if interrupted:
+            raise KeyboardInterrupt
+        raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
+    writer.records.extend(held)
+    writer.close(frameworks=envs, interrupted=interrupted)
+
+    console.out.print(console.summary(writer.records))
+    console.out.print(f"results: {path}")
+    if interrupted:
+        console.err.print("[yellow]interrupted: the results file holds the cases finished so far[/]")
+        return 130
+    bad = [r for r in writer.records if r.status in ("failed", "error", "crashed")]
+    if bad:
+        console.err.print(f"[yellow]{len(bad)} rows did not measure (status failed, error or crashed)[/]")
+        return 1
+    return 0

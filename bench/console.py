@@ -1,0 +1,108 @@
+"""What the user sees in the terminal: progress while running, a summary after."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from bench.runner import Job, JobOutcome
+from bench.spec import Record
+
+err = Console(stderr=True)
+out = Console()
+
+
+def ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1e3:.3g}"
+
+
+def ratio_text(r: Record) -> str:
+    if math.isnan(r.ratio):
+        return "-"
+    if math.isnan(r.ratio_ci_low):
+        return f"{r.ratio:.2f}"
+    return f"{r.ratio:.2f} [{r.ratio_ci_low:.2f}, {r.ratio_ci_high:.2f}]"
+
+
+class ProgressDisplay:
+    """A progress bar over all cases of all jobs, with the current one named."""
+
+    def __init__(self, total_cases: int) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        self.task = self.progress.add_task("starting", total=total_cases)
+        self.done_in_job = 0
+
+    def __enter__(self) -> ProgressDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def job_started(self, job: Job) -> None:
+        self.progress.update(self.task, description=f"{job.label}: starting")
+        self.done_in_job = 0
+
+    def case_started(self, job: Job, case: str) -> None:
+        self.progress.update(self.task, description=f"{job.label}: {case}")
+
+    def case_finished(self, job: Job, case: str, records: list[Record]) -> None:
+        self.progress.advance(self.task)
+        self.done_in_job += 1
+        bad = [r for r in records if r.status not in ("ok", "skipped")]
+        if bad:
+            self.progress.console.print(
+                f"[yellow]{job.label} {case}: {bad[0].status}: {bad[0].reason}[/]"
+            )
+
+    def job_finished(self, job: Job, outcome: JobOutcome) -> None:
+        if outcome.unavailable:
+            self.progress.console.print(f"[yellow]{job.label}: skipped: {outcome.unavailable}[/]")
+        elif outcome.crashed:
+            self.progress.console.print(f"[red]{job.label}: {outcome.crashed}[/]")
+        # Cases the worker never finished still count as done for the bar.
+        self.progress.advance(self.task, len(job.cases) - self.done_in_job)
+
+
+def summary(records: Sequence[Record]) -> Table:
+    """Forward, gradient and R = T(gradient)/T(forward) for every case measured."""
+    table = Table(title="forward vs gradient (median ms; R with its 95% CI; theory from FLOPs)")
+    for col, justify in [
+        ("suite", "left"), ("case", "left"), ("framework", "left"), ("device", "left"),
+        ("forward ms", "right"), ("gradient ms", "right"), ("R = grad/fwd", "right"),
+        ("theory", "right"), ("status", "left"),
+    ]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    by_key: dict[tuple, dict[str, Record]] = {}
+    for r in records:
+        by_key.setdefault((r.suite, r.case, r.framework, r.mode, r.device), {})[r.phase] = r
+    for (suite, case, fw, mode, device), phases in by_key.items():
+        f, g = phases.get("forward"), phases.get("gradient")
+        if f is None or g is None:
+            continue
+        status = g.status if g.status == "ok" else f"{g.status}: {g.reason[:60]}"
+        table.add_row(
+            suite, case, f"{fw} ({mode})", device, ms(f.median_s), ms(g.median_s),
+            ratio_text(g), "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}",
+            status,
+        )
+    return table

@@ -1,0 +1,133 @@
+"""Finds suites: plain Python modules in a folder, loaded by path (like asv).
+
+A suite module defines:
+
+- ``DESCRIPTION``: one line saying what the model is.
+- ``GRID``: ``{parameter: [values, ...]}``; the full run takes every combination.
+- ``QUICK``: a list of parameter dicts, the small subset ``--quick`` runs.
+- ``problem(params, seed) -> bench.spec.Problem``: data and initial
+  parameters in NumPy, the same for every framework.
+- ``reference(problem) -> (loss, grads)``: loss and gradients in float64
+  NumPy, the ground truth every framework is checked against before timing.
+- ``flops(params) -> bench.spec.Flops``: analytic FLOPs of forward and gradient.
+- ``loss_torch``, ``loss_tensorflow``, ``loss_jax``: ``(params, X, y) -> loss``,
+  one per framework it supports, importing its framework inside the function
+  so that listing suites never imports a framework.
+- optionally ``TOLERANCE``: the largest relative error accepted (default 1e-4).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from bench.errors import UserError
+from bench.spec import FRAMEWORKS, Case
+
+DEFAULT_TOLERANCE = 1e-4
+REQUIRED = ("DESCRIPTION", "GRID", "QUICK", "problem", "reference", "flops")
+
+
+@dataclass(frozen=True, eq=False)
+class Suite:
+    """A loaded suite module and what it declares."""
+
+    name: str
+    path: Path
+    module: ModuleType
+
+    @property
+    def description(self) -> str:
+        return str(self.module.DESCRIPTION)
+
+    @property
+    def grid(self) -> Mapping[str, list[int]]:
+        return self.module.GRID
+
+    @property
+    def tolerance(self) -> float:
+        return float(getattr(self.module, "TOLERANCE", DEFAULT_TOLERANCE))
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        return tuple(f for f in FRAMEWORKS if callable(getattr(self.module, f"loss_{f}", None)))
+
+    def cases(self, quick: bool = False) -> list[Case]:
+        """The quick subset, or every combination of the grid."""
+        if quick:
+            return [Case.of(self.name, p) for p in self.module.QUICK]
+        keys = list(self.grid)
+        return [
+            Case.of(self.name, dict(zip(keys, values, strict=True)))
+            for values in itertools.product(*(self.grid[k] for k in keys))
+        ]
+
+    def loss(self, framework: str) -> Callable:
+        return getattr(self.module, f"loss_{framework}")
+
+
+def default_dir() -> Path:
+    """``./suites`` when run from a project folder, else the suites shipped beside bench."""
+    here = Path.cwd() / "suites"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "suites"
+
+
+def load_file(path: Path) -> Suite:
+    """Import one suite module by path and check it defines the contract."""
+    name = path.stem
+    spec = importlib.util.spec_from_file_location(f"bench_suite_{name}", path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"cannot load suite file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise UserError(f"suite {name} ({path}) fails to import: {type(exc).__name__}: {exc}") from exc
+    missing = [a for a in REQUIRED if not hasattr(module, a)]
+    if missing:
+        raise UserError(f"suite {name} ({path}) lacks {', '.join(missing)}: see bench/discovery.py")
+    suite = Suite(name, path, module)
+    if not suite.frameworks:
+        raise UserError(f"suite {name} ({path}) defines no loss_torch, loss_tensorflow or loss_jax")
+    return suite
+
+
+def load_dir(directory: Path) -> tuple[list[Suite], list[str]]:
+    """Every suite in ``directory``, and one message per file that is not a valid suite."""
+    if not directory.is_dir():
+        raise UserError(f"suites folder {directory} does not exist: pass --suites DIR")
+    suites, problems = [], []
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            suites.append(load_file(path))
+        except UserError as exc:
+            problems.append(str(exc))
+    return suites, problems
+
+
+def select(directory: Path, names: list[str] | None) -> tuple[list[Suite], list[str]]:
+    """The suites named (all when ``names`` is empty), and warnings about broken files."""
+    suites, problems = load_dir(directory)
+    if not names:
+        if not suites:
+            raise UserError(f"no suites found in {directory}: pass --suites DIR")
+        return suites, problems
+    by_name = {s.name: s for s in suites}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        broken = [p for p in problems if any(p.startswith(f"suite {n} ") for n in unknown)]
+        if broken:
+            raise UserError(broken[0])
+        known = ", ".join(sorted(by_name)) or "none"
+        raise UserError(f"unknown suite {unknown[0]!r} in {directory}: known suites are {known}")
+    return [by_name[n] for n in names], problems

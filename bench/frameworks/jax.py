@@ -1,0 +1,131 @@
+"""JAX: jit, value_and_grad, the vjp split, block_until_ready."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
+from bench.spec import Problem
+from bench.timing import Phase
+
+NAME = "jax"
+MODES = ("jit",)
+DEFAULT_MODE = "jit"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("jax") is not None
+
+
+def version() -> str:
+    return importlib.metadata.version("jax") if available() else ""
+
+
+def configure(threads: int, allow_tf32: bool, seed: int) -> dict[str, Any]:
+    # XLA's CPU thread pool has no public knob: the worker pins the process to
+    # `threads` cores instead (see bench.worker), which bounds it the same way.
+    # No preallocation of GPU memory: the runner sets
+    # XLA_PYTHON_CLIENT_PREALLOCATE=false before JAX starts.
+    import jax
+
+    precision = "tensorfloat32" if allow_tf32 else "float32"
+    jax.config.update("jax_default_matmul_precision", precision)
+    return {
+        "matmul_precision": precision,
+        "x64": bool(jax.config.jax_enable_x64),
+        "backend": jax.default_backend(),
+        "jaxlib": importlib.metadata.version("jaxlib"),
+    }
+
+
+def _gpus() -> list[Any]:
+    import jax
+
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib
+        return []
+
+
+def devices() -> list[str]:
+    return ["cpu"] + [f"cuda:{i}" for i in range(len(_gpus()))]
+
+
+def resolve_device(spec: str) -> tuple[Any, str]:
+    import jax
+
+    if spec == "cpu":
+        return jax.devices("cpu")[0], "cpu"
+    gpus = _gpus()
+    if not gpus:
+        raise DeviceUnavailable(
+            f"jax {jax.__version__} sees no GPU (install jax[cuda12] for NVIDIA GPUs)"
+        )
+    index = parse_cuda(spec)
+    if index >= len(gpus):
+        raise DeviceUnavailable(f"jax sees {len(gpus)} GPUs, not {spec}")
+    return gpus[index], gpus[index].device_kind
+
+
+def to_device(array: np.ndarray, device: Any) -> Any:
+    import jax
+
+    return jax.device_put(np.asarray(array, dtype=np.float32), device)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    return np.asarray(x)
+
+
+def sync(out: Any, device: Any) -> None:
+    # JAX dispatches asynchronously on every backend, the CPU included.
+    import jax
+
+    jax.block_until_ready(out)
+
+
+def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Implementation:
+    import jax
+    import jax.numpy as jnp
+
+    if mode != "jit":
+        raise ValueError(f"jax mode {mode!r} is not supported (modes: {', '.join(MODES)})")
+    X, y = to_device(problem.X, device), to_device(problem.y, device)
+    params = [to_device(p, device) for p in problem.params]
+
+    forward_fn = jax.jit(loss)
+    gradient_fn = jax.jit(jax.value_and_grad(loss))
+    # The split: vjp runs the forward pass and keeps its residuals; calling
+    # the returned function runs only the backward pass.
+    record_fn = jax.jit(lambda p, X, y: jax.vjp(lambda q: loss(q, X, y), p)[1])
+    backward_fn = jax.jit(lambda vjp: vjp(jnp.ones((), jnp.float32))[0])
+
+    @jax.jit
+    def step_fn(p, X, y):
+        value, grads = jax.value_and_grad(loss)(p, X, y)
+        return value, [w - lr * g for w, g in zip(p, grads, strict=True)]
+
+    trained = list(params)
+
+    def step(_: Any) -> Any:
+        nonlocal trained
+        value, trained = step_fn(trained, X, y)
+        return value, trained
+
+    def loss_and_grads() -> tuple[float, list[np.ndarray]]:
+        value, grads = gradient_fn(params, X, y)
+        return float(value), [np.asarray(g) for g in grads]
+
+    return Implementation(
+        phases=(
+            Phase("forward", lambda _: forward_fn(params, X, y)),
+            Phase("gradient", lambda _: gradient_fn(params, X, y)),
+            Phase("backward_split", backward_fn, prepare=lambda: record_fn(params, X, y)),
+            Phase("step", step),
+        ),
+        loss_and_grads=loss_and_grads,
+    )

@@ -1,0 +1,162 @@
+"""TensorFlow: tf.function (default) or eager, GradientTape, device sync."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
+from bench.spec import Problem
+from bench.timing import Phase
+
+NAME = "tensorflow"
+MODES = ("function", "eager")
+DEFAULT_MODE = "function"
+_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly")
+
+
+def available() -> bool:
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def version() -> str:
+    for dist in _DISTRIBUTIONS:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+def configure(threads: int, allow_tf32: bool, seed: int) -> dict[str, Any]:
+    import tensorflow as tf
+
+    # Must happen before TensorFlow creates its runtime (the first op).
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    tf.config.experimental.enable_tensor_float_32_execution(allow_tf32)
+    tf.random.set_seed(seed)
+    build = tf.sysconfig.get_build_info()
+    return {
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
+        "synchronous_execution": tf.config.experimental.get_synchronous_execution(),
+        "cuda_build": str(build.get("cuda_version", "")),
+    }
+
+
+def devices() -> list[str]:
+    import tensorflow as tf
+
+    return ["cpu"] + [f"cuda:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
+
+
+def resolve_device(spec: str) -> tuple[Any, str]:
+    import tensorflow as tf
+
+    if spec == "cpu":
+        return "/CPU:0", "cpu"
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        built = "built with CUDA" if tf.test.is_built_with_cuda() else "a CPU-only build"
+        raise DeviceUnavailable(f"tensorflow {tf.__version__} ({built}) sees no GPU")
+    index = parse_cuda(spec)
+    if index >= len(gpus):
+        raise DeviceUnavailable(f"tensorflow sees {len(gpus)} GPUs, not {spec}")
+    details = tf.config.experimental.get_device_details(gpus[index])
+    return f"/GPU:{index}", str(details.get("device_name", gpus[index].name))
+
+
+def to_device(array: np.ndarray, device: Any) -> Any:
+    import tensorflow as tf
+
+    with tf.device(device):
+        return tf.identity(tf.constant(np.asarray(array, dtype=np.float32)))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    return x.numpy()
+
+
+def sync(out: Any, device: Any) -> None:
+    # On the CPU, TensorFlow executes synchronously (configure() records
+    # this), so results are ready when a call returns. GPU kernels are queued.
+    if device != "/CPU:0":
+        import tensorflow as tf
+
+        tf.test.experimental.sync_devices()
+
+
+def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Implementation:
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"tensorflow mode {mode!r} is not supported (modes: {', '.join(MODES)})")
+    X, y = to_device(problem.X, device), to_device(problem.y, device)
+    with tf.device(device):
+        params = [tf.Variable(to_device(p, device)) for p in problem.params]
+        trained = [tf.Variable(to_device(p, device)) for p in problem.params]
+
+    def compile_(fn):
+        def placed(*args):
+            # Inside tf.function the device scope is applied when tracing.
+            with tf.device(device):
+                return fn(*args)
+
+        return tf.function(placed) if mode == "function" else placed
+
+    @compile_
+    def forward_fn():
+        return loss(params, X, y)  # no tape: nothing is recorded
+
+    @compile_
+    def gradient_fn():
+        with tf.GradientTape() as tape:
+            value = loss(params, X, y)
+        return value, tape.gradient(value, params)
+
+    @compile_
+    def step_fn():
+        with tf.GradientTape() as tape:
+            value = loss(trained, X, y)
+        for v, g in zip(trained, tape.gradient(value, trained), strict=True):
+            v.assign_sub(lr * g)
+        return value
+
+    phases = [
+        Phase("forward", lambda _: forward_fn()),
+        Phase("gradient", lambda _: gradient_fn()),
+    ]
+    skipped = {}
+    if mode == "eager":
+
+        def record_forward() -> Any:
+            tape = tf.GradientTape(persistent=True)  # persistent: one tape, many calls
+            with tf.device(device), tape:
+                value = loss(params, X, y)
+            return tape, value
+
+        def backward(state: Any) -> Any:
+            tape, value = state
+            with tf.device(device):
+                return tape.gradient(value, params)
+
+        phases.append(Phase("backward_split", backward, prepare=record_forward))
+    else:
+        skipped["backward_split"] = (
+            "tf.function traces forward and backward into one graph; "
+            "the direct split exists only in eager mode"
+        )
+    phases.append(Phase("step", lambda _: step_fn()))
+
+    def loss_and_grads() -> tuple[float, list[np.ndarray]]:
+        value, grads = gradient_fn()
+        return float(value.numpy()), [g.numpy() for g in grads]
+
+    return Implementation(tuple(phases), loss_and_grads, skipped)

@@ -1,0 +1,133 @@
+"""PyTorch: eager mode, autograd, CUDA sync."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
+from bench.spec import Problem
+from bench.timing import Phase
+
+NAME = "torch"
+MODES = ("eager",)
+DEFAULT_MODE = "eager"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def version() -> str:
+    return importlib.metadata.version("torch") if available() else ""
+
+
+def configure(threads: int, allow_tf32: bool, seed: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable only before the first parallel work
+        torch.set_num_interop_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    torch.set_float32_matmul_precision("high" if allow_tf32 else "highest")
+    torch.manual_seed(seed)
+    return {
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "cuda_build": torch.version.cuda or "",
+    }
+
+
+def devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+def resolve_device(spec: str) -> tuple[Any, str]:
+    import torch
+
+    if spec == "cpu":
+        return torch.device("cpu"), "cpu"
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        raise DeviceUnavailable(f"torch {torch.__version__} ({build}) sees no CUDA device")
+    index = parse_cuda(spec)
+    if index >= torch.cuda.device_count():
+        raise DeviceUnavailable(f"torch sees {torch.cuda.device_count()} CUDA devices, not {spec}")
+    return torch.device("cuda", index), torch.cuda.get_device_name(index)
+
+
+def to_device(array: np.ndarray, device: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy()
+
+
+def sync(out: Any, device: Any) -> None:
+    # CPU kernels run synchronously; CUDA kernels are queued on a stream.
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Implementation:
+    import torch
+
+    if mode != "eager":
+        raise ValueError(f"torch mode {mode!r} is not supported (modes: {', '.join(MODES)})")
+    X, y = to_device(problem.X, device), to_device(problem.y, device)
+    params = [to_device(p, device).requires_grad_(True) for p in problem.params]
+    # The step phase trains its own copy, so forward and gradient keep timing
+    # the initial parameters.
+    trained = [p.detach().clone().requires_grad_(True) for p in params]
+
+    def forward(_: Any) -> Any:
+        with torch.no_grad():  # no tape: the forward baseline must not record
+            return loss(params, X, y)
+
+    def gradient(_: Any) -> Any:
+        value = loss(params, X, y)
+        return value, torch.autograd.grad(value, params)
+
+    def record_forward() -> Any:
+        return loss(params, X, y)
+
+    def backward(value: Any) -> Any:
+        # The same engine as loss.backward(), minus accumulating into .grad;
+        # retain_graph lets one recorded forward serve every call of a block.
+        return torch.autograd.grad(value, params, retain_graph=True)
+
+    def step(_: Any) -> Any:
+        value = loss(trained, X, y)
+        grads = torch.autograd.grad(value, trained)
+        with torch.no_grad():
+            for p, g in zip(trained, grads, strict=True):
+                p.sub_(g, alpha=lr)
+        return value
+
+    def loss_and_grads() -> tuple[float, list[np.ndarray]]:
+        value, grads = gradient(None)
+        return float(value.item()), [to_numpy(g) for g in grads]
+
+    return Implementation(
+        phases=(
+            Phase("forward", forward),
+            Phase("gradient", gradient),
+            Phase("backward_split", backward, prepare=record_forward),
+            Phase("step", step),
+        ),
+        loss_and_grads=loss_and_grads,
+    )

@@ -1,0 +1,155 @@
+"""The records bench passes around and stores, and the contract of a suite.
+
+A suite is a plain Python module (see ``bench.discovery`` for what it must
+define). Everything it hands to the harness is one of the frozen dataclasses
+here; everything bench stores is a ``Record``, one row of the results table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+FRAMEWORKS = ("torch", "tensorflow", "jax")
+
+# What is timed. ``backward`` is derived (gradient minus forward, paired by
+# round); ``backward_split`` times the backward pass alone through a recorded
+# forward pass, where the framework allows it.
+PHASES = ("forward", "gradient", "backward", "backward_split", "step")
+
+# ok: timed. failed: the equivalence check failed, so nothing was timed.
+# error: the case raised. skipped: not possible here (reason says why).
+# crashed: the worker died or hung (reason says how).
+STATUSES = ("ok", "failed", "error", "skipped", "crashed")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One point of a suite's parameter grid."""
+
+    suite: str
+    params: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, suite: str, params: Mapping[str, int]) -> Case:
+        return cls(suite, tuple((k, int(v)) for k, v in params.items()))
+
+    @property
+    def id(self) -> str:
+        """Stable, readable name: ``batch=256,width=256,depth=3``."""
+        return ",".join(f"{k}={v}" for k, v in self.params)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Data and initial parameters of one case, made once in NumPy.
+
+    Every framework loads these same arrays, so the models start identical.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    params: tuple[np.ndarray, ...]
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.params) != len(self.names):
+            raise ValueError("one name per parameter array")
+
+
+@dataclass(frozen=True)
+class Flops:
+    """Analytic floating-point operation counts of one call of each phase."""
+
+    forward: int
+    gradient: int
+
+    @property
+    def ratio(self) -> float:
+        """Theoretical R: FLOPs(loss and gradient) / FLOPs(loss)."""
+        return self.gradient / self.forward if self.forward else math.nan
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-wide settings, the same for every framework, stored with the results."""
+
+    threads: int
+    allow_tf32: bool = False
+    budget_s: float = 2.0
+    quick: bool = False
+    seed: int = 0
+    dtype: str = "float32"
+    learning_rate: float = 1e-3
+    timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the results table: (suite, case, framework, mode, device, phase)."""
+
+    run_id: str
+    machine: str
+    suite: str
+    case: str
+    params: str  # JSON object of the case's parameters
+    framework: str
+    framework_version: str
+    mode: str
+    device: str
+    phase: str
+    status: str
+    reason: str = ""
+    device_name: str = ""
+    median_s: float = math.nan
+    iqr_s: float = math.nan
+    min_s: float = math.nan
+    ci_low_s: float = math.nan
+    ci_high_s: float = math.nan
+    rounds: int = 0
+    calls_per_block: int = 0
+    samples_s: tuple[float, ...] = field(default_factory=tuple)
+    first_call_s: float = math.nan
+    # This phase's time over the forward pass's, paired by round; for the
+    # gradient phase this is the headline ratio R.
+    ratio: float = math.nan
+    ratio_ci_low: float = math.nan
+    ratio_ci_high: float = math.nan
+    flops: float = math.nan
+    theory_ratio: float = math.nan
+    equiv_error: float = math.nan
+    equiv_tol: float = math.nan
+    threads: int = 0
+    allow_tf32: bool = False
+    dtype: str = "float32"
+    timestamp: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+        if self.phase not in PHASES:
+            raise ValueError(f"unknown phase {self.phase!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["samples_s"] = list(self.samples_s)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Record:
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["samples_s"] = tuple(kw.get("samples_s") or ())
+        return cls(**kw)
+
+
+def params_json(case: Case) -> str:
+    return json.dumps(case.as_dict(), sort_keys=True)

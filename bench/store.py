@@ -1,0 +1,136 @@
+"""The results store: one Parquet file per run, ``results/<machine>/<run-id>.parquet``.
+
+Each file is one long table, one row per (suite, case, framework, mode,
+device, phase) with raw samples and statistics, and carries in its Parquet
+metadata the format version, the machine fingerprint and the run settings.
+Files are rewritten whole after every case to a temporary file that then
+replaces the old one: a crash at any moment leaves the last complete file,
+never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.errors import UserError
+from bench.spec import Record
+
+FORMAT_VERSION = 1
+METADATA_KEY = b"bench"
+
+# Record's annotations are strings (postponed evaluation); map them to Arrow.
+_ARROW_TYPES = {
+    "str": pa.string(),
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+    "tuple[float, ...]": pa.list_(pa.float64()),
+}
+SCHEMA = pa.schema([pa.field(f.name, _ARROW_TYPES[f.type]) for f in fields(Record)])
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ResultsWriter:
+    """Writes one run's records to ``path``, atomically, as they arrive.
+
+    The file is created with the first record, so a run that measures
+    nothing leaves nothing behind that looks like a result.
+    """
+
+    def __init__(self, path: Path, metadata: dict[str, Any]) -> None:
+        self.path = path
+        self.metadata = {"format_version": FORMAT_VERSION, **metadata, "started": now()}
+        self.metadata.setdefault("finished", None)
+        self.records: list[Record] = []
+
+    def append(self, records: Iterable[Record]) -> None:
+        self.records.extend(records)
+        self.flush()
+
+    def flush(self) -> None:
+        if not self.records:
+            return
+        rows = [r.to_dict() for r in self.records]
+        table = pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
+            {METADATA_KEY: json.dumps(self.metadata, default=str).encode()}
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def close(self, **final: Any) -> None:
+        """Mark the run finished (with any last metadata) and write it."""
+        self.metadata.update(final, finished=now())
+        self.flush()
+
+    @property
+    def written(self) -> bool:
+        return self.path.exists()
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The bench metadata of one results file, its format version checked."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise UserError(f"{path} is not a readable Parquet file ({exc}); delete or move it") from exc
+    if METADATA_KEY not in raw:
+        raise UserError(f"{path} is not a bench results file (no bench metadata)")
+    meta = json.loads(raw[METADATA_KEY])
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = "upgrade bench" if isinstance(version, int) and version > FORMAT_VERSION else "re-run it"
+        raise UserError(
+            f"{path} has results format version {version}, this bench reads version "
+            f"{FORMAT_VERSION}: {hint} to read it"
+        )
+    return meta
+
+
+def _read_file(path: Path):
+    read_metadata(path)
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise UserError(f"{path} is not a readable Parquet file ({exc}); delete or move it") from exc
+
+
+def files(path: Path | str) -> list[Path]:
+    """Results files under ``path``: one file, a machine folder, or a whole tree."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        return sorted(f for f in p.rglob("*.parquet") if not f.name.startswith("."))
+    raise UserError(f"no results at {p}: give a results file, a machine folder or a results tree")
+
+
+def load(path: Path | str):
+    """A pandas DataFrame of one run, a machine folder or a whole results tree.
+
+    Columns include ``suite, case, framework, mode, device, phase, median_s,
+    status`` and the raw ``samples_s``; see ``bench.spec.Record`` for all.
+    """
+    import pandas as pd
+
+    found = files(path)
+    if not found:
+        raise UserError(f"no results files (*.parquet) under {path}: run `bench run` first")
+    frames = [_read_file(f) for f in found]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

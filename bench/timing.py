@@ -1,0 +1,217 @@
+"""The timing engine: first call apart, warm-up, blocked autorange, paired rounds.
+
+How a case is measured (the method follows ``torch.utils.benchmark``'s
+``blocked_autorange``, extended to several phases timed against each other):
+
+1. **First call.** Each phase is called once on its own and timed, sync
+   included. This is where tracing and compilation happen (``jax.jit``,
+   ``tf.function``), so it is reported as ``first_call_s`` and never mixed into
+   the steady state.
+2. **Overhead.** An empty block (clock read plus device sync, no call) is timed
+   a few times; its median is the fixed cost every block pays.
+3. **Block size.** Each phase runs in blocks of ``n`` back-to-back calls with
+   one sync at the end, never one per call: a sync per call would time the
+   host-device round trip instead of the work. ``n`` grows until a block lasts
+   at least ``max(min_block_s, overhead_factor * overhead, budget share)``,
+   which makes the overhead negligible (below 0.1 % by default). Growing the
+   block doubles as warm-up, and a short timed warm-up follows.
+4. **Paired, interleaved rounds.** Each round times one block of every phase,
+   the order rotating from round to round. Round ``i`` of the forward pass and
+   round ``i`` of the gradient were taken seconds apart, so a machine that
+   slows down (another job, thermal throttling) slows both, and the paired
+   ratio ``T(gradient) / T(forward)`` stays honest where two separate timings
+   would not. Rounds go on until the budget is spent (and at least
+   ``min_rounds``).
+
+The clock and the sync are injected, so the engine is tested with a fake clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench import stats
+
+Clock = Callable[[], float]
+Sync = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One thing to time.
+
+    ``run(state)`` is the timed call. ``prepare()`` runs untimed before each
+    block and its result is passed to every call of ``run`` in that block: the
+    direct backward split prepares a recorded forward pass once and times
+    only the backward pass through it.
+    """
+
+    name: str
+    run: Callable[[Any], Any]
+    prepare: Callable[[], Any] | None = None
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """How long and how finely to measure one case."""
+
+    budget_s: float = 2.0
+    warmup_s: float = 0.05
+    min_rounds: int = 5
+    max_rounds: int = 1000
+    target_rounds: int = 25
+    min_block_s: float = 1e-3
+    overhead_factor: float = 1000.0
+    max_calls_per_block: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.budget_s <= 0:
+            raise ValueError("budget_s must be positive")
+        if not 1 <= self.min_rounds <= self.max_rounds:
+            raise ValueError("need 1 <= min_rounds <= max_rounds")
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    """Steady-state samples of one phase: seconds per call, one sample per round."""
+
+    name: str
+    first_call_s: float
+    calls_per_block: int
+    samples_s: tuple[float, ...]
+
+    @property
+    def median_s(self) -> float:
+        return stats.median(self.samples_s)
+
+    @property
+    def iqr_s(self) -> float:
+        return stats.iqr(self.samples_s)
+
+    @property
+    def min_s(self) -> float:
+        return min(self.samples_s) if self.samples_s else math.nan
+
+    @property
+    def median_ci(self) -> stats.Interval:
+        return stats.median_ci(self.samples_s)
+
+
+@dataclass(frozen=True)
+class CaseTiming:
+    """All phases of one case, measured in the same interleaved rounds."""
+
+    phases: tuple[PhaseTiming, ...]
+    overhead_s: float
+
+    def __getitem__(self, name: str) -> PhaseTiming:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.phases[0].samples_s) if self.phases else 0
+
+    def ratio(self, num: str, den: str = "forward") -> stats.Interval:
+        """Paired ratio of medians, e.g. R = ratio("gradient", "forward")."""
+        return stats.paired_ratio(self[num].samples_s, self[den].samples_s)
+
+    def difference(self, num: str, den: str = "forward") -> stats.Interval:
+        """Paired difference of medians, e.g. backward = gradient - forward."""
+        return stats.paired_difference(self[num].samples_s, self[den].samples_s)
+
+
+class Timer:
+    """Times phases with an injected clock and device sync."""
+
+    def __init__(
+        self,
+        sync: Sync,
+        config: TimingConfig | None = None,
+        clock: Clock = time.perf_counter,
+    ) -> None:
+        self.sync = sync
+        self.config = config or TimingConfig()
+        self.clock = clock
+
+    def time_block(self, phase: Phase, number: int) -> float:
+        """Seconds for ``number`` back-to-back calls and one sync at the end."""
+        state = phase.prepare() if phase.prepare is not None else None
+        self.sync(state)  # the untimed preparation must not leak into the block
+        out = None
+        start = self.clock()
+        for _ in range(number):
+            out = phase.run(state)
+        self.sync(out)
+        return self.clock() - start
+
+    def first_call(self, phase: Phase) -> float:
+        """Seconds for the very first call: tracing and compilation included."""
+        return self.time_block(phase, 1)
+
+    def overhead(self, repeats: int = 7) -> float:
+        """Median cost of an empty block: clock reads plus one sync."""
+        empty = Phase("overhead", run=lambda _: None)
+        return stats.median([self.time_block(empty, 0) for _ in range(repeats)])
+
+    def calibrate(self, phase: Phase, target_s: float) -> int:
+        """Smallest block size (calls) whose block lasts at least ``target_s``."""
+        cap = self.config.max_calls_per_block
+        number = 1
+        while True:
+            elapsed = self.time_block(phase, number)
+            if elapsed >= target_s or number >= cap:
+                return number
+            per_call = max(elapsed / number, 1e-12)
+            # Aim straight at the target, but at most 100x per step: the
+            # first measurements are the noisiest.
+            wanted = math.ceil(1.05 * target_s / per_call)
+            number = min(cap, max(2 * number, min(wanted, 100 * number)))
+
+    def warm_up(self, phase: Phase, number: int) -> None:
+        """Run blocks until ``warmup_s`` has passed (caches, allocators, clocks)."""
+        spent = 0.0
+        while spent < self.config.warmup_s:
+            spent += self.time_block(phase, number)
+
+    def measure(self, phases: Sequence[Phase]) -> CaseTiming:
+        """First call, calibration, warm-up, then paired interleaved rounds."""
+        cfg = self.config
+        if not phases:
+            return CaseTiming((), math.nan)
+        first = {p.name: self.first_call(p) for p in phases}
+        overhead = self.overhead()
+        target = max(
+            cfg.min_block_s,
+            cfg.overhead_factor * overhead,
+            cfg.budget_s / (len(phases) * cfg.target_rounds),
+        )
+        numbers = {}
+        for p in phases:
+            numbers[p.name] = self.calibrate(p, target)
+            self.warm_up(p, numbers[p.name])
+
+        samples: dict[str, list[float]] = {p.name: [] for p in phases}
+        spent = 0.0
+        rounds = 0
+        while rounds < cfg.max_rounds and (rounds < cfg.min_rounds or spent < cfg.budget_s):
+            k = rounds % len(phases)
+            for p in (*phases[k:], *phases[:k]):
+                elapsed = self.time_block(p, numbers[p.name])
+                samples[p.name].append(elapsed / numbers[p.name])
+                spent += elapsed
+            rounds += 1
+
+        return CaseTiming(
+            tuple(
+                PhaseTiming(p.name, first[p.name], numbers[p.name], tuple(samples[p.name]))
+                for p in phases
+            ),
+            overhead,
+        )
