@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -19,8 +21,13 @@ from rich.table import Table
 from bench.runner import Job, JobOutcome
 from bench.spec import Record
 
+def _width() -> int | None:
+    # Piped output (CI logs, files) would otherwise wrap tables at 80 columns.
+    return None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+
+
 err = Console(stderr=True)
-out = Console()
+out = Console(width=_width())
 
 
 def ms(seconds: float) -> str:
@@ -91,7 +98,7 @@ def summary(records: Sequence[Record]) -> Table:
         ("forward ms", "right"), ("gradient ms", "right"), ("R = grad/fwd", "right"),
         ("theory", "right"), ("status", "left"),
     ]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=col != "status")  # type: ignore[arg-type]
     by_key: dict[tuple, dict[str, Record]] = {}
     for r in records:
         by_key.setdefault((r.suite, r.case, r.framework, r.mode, r.device), {})[r.phase] = r

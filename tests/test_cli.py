@@ -1,0 +1,143 @@
+"""The CLI through its real entry point: bad input, listing, a small run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, TEST_SUITES, bench_cli, needs
+
+import bench
+from bench import store
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit code 2, one line on stderr naming the problem, no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--device", "tpu"], ["unknown device 'tpu'", "cpu, cuda or cuda:N"]),
+        (["--device", "cuda:x"], ["unknown device"]),
+        (["--framework", "mxnet"], ["unknown framework 'mxnet'", "torch"]),
+        (["--suite", "nope"], ["unknown suite 'nope'", "mlp_regression"]),
+        (["--suites", "/no/such/dir"], ["does not exist"]),
+        (["--threads", "0"], ["--threads 0"]),
+        (["--threads", "100000"], ["--threads 100000"]),
+        (["--budget", "-1"], ["--budget -1"]),
+        (["--budget", "abc"], ["--budget", "invalid float"]),
+        (["--machine", "a/b"], ["--machine"]),
+        (["--frobnicate"], ["unrecognized arguments"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, words):
+    proc = bench_cli("run", "--results", str(tmp_path / "results"), *args)
+    assert_user_error(proc, *words)
+    assert not (tmp_path / "results").exists()
+
+
+def test_cuda_without_gpu_is_a_user_error(tmp_path):
+    from bench import machine
+
+    if machine.has_nvidia_gpu():
+        pytest.skip("this machine has a GPU")
+    proc = bench_cli("run", "--device", "cuda", "--results", str(tmp_path / "r"))
+    assert_user_error(proc, "no NVIDIA GPU")
+    assert not (tmp_path / "r").exists()
+
+
+def test_framework_not_installed_is_a_user_error(tmp_path, monkeypatch, capsys):
+    from bench import cli
+    from bench.frameworks import tensorflow
+
+    monkeypatch.setattr(tensorflow, "available", lambda: False)
+    code = cli.main(["run", "--framework", "tensorflow", "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "tensorflow is not installed" in err and "pip install" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_help_explains_each_command():
+    top = bench_cli("--help")
+    assert top.returncode == 0
+    for command in ("run", "list", "env"):
+        assert command in top.stdout
+    run = bench_cli("run", "--help")
+    for option in ("--device", "--framework", "--suite", "--quick", "--budget", "--threads",
+                   "--allow-tf32", "--machine", "--timeout"):
+        assert option in run.stdout
+
+
+def test_python_m_bench_is_the_same_cli():
+    proc = subprocess.run([sys.executable, "-m", "bench", "--version"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0
+    assert bench.__version__ in proc.stdout
+
+
+def test_list_shows_suites_cases_and_frameworks():
+    proc = bench_cli("list")
+    assert proc.returncode == 0, proc.stderr
+    assert "mlp_regression" in proc.stdout
+    assert "batch=64,width=128,depth=2" in proc.stdout  # a quick case
+    for fw in ("torch", "tensorflow", "jax"):
+        assert fw in proc.stdout
+
+
+def test_list_reports_a_broken_suite_and_lists_the_others(tmp_path):
+    (tmp_path / "broken.py").write_text("raise ImportError('boom')\n")
+    (tmp_path / "mlp.py").write_text((ROOT / "suites" / "mlp_regression.py").read_text())
+    proc = bench_cli("list", "--suites", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "mlp" in proc.stdout
+    assert "broken" in proc.stderr and "boom" in proc.stderr
+
+
+def test_import_bench_imports_no_framework():
+    code = (
+        "import sys, bench, bench.cli, bench.runner, bench.store, bench.timing, bench.worker, "
+        "bench.frameworks.torch, bench.frameworks.tensorflow, bench.frameworks.jax; "
+        "bench.cli.build_parser(); "
+        "print(sorted(m for m in ('torch', 'tensorflow', 'jax') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@needs("jax")
+def test_run_writes_results_and_prints_summary(tmp_path):
+    results = tmp_path / "results"
+    proc = bench_cli(
+        "run", "--framework", "jax", "--suites", str(TEST_SUITES / "tiny"), "--quick",
+        "--budget", "0.05", "--machine", "testbox", "--results", str(results),
+    )
+    assert proc.returncode == 0, proc.stderr
+    files = list((results / "testbox").glob("*.parquet"))
+    assert len(files) == 1
+    assert f"results: {files[0]}" in proc.stdout.replace("\n", "")
+    assert "R = grad/fwd" in proc.stdout
+
+    df = bench.load(files[0])
+    ok = df[df.status == "ok"]
+    assert set(ok.phase) == {"forward", "gradient", "backward", "backward_split", "step"}
+    assert set(df.case) == {"batch=8,width=16,depth=2", "batch=16,width=16,depth=2"}
+    assert (ok.median_s > 0).all()
+    grad = ok[ok.phase == "gradient"]
+    assert (grad.ratio_ci_low <= grad.ratio).all() and (grad.ratio <= grad.ratio_ci_high).all()
+    assert (grad.equiv_error < grad.equiv_tol).all()
+    assert (df.machine == "testbox").all()
+
+    meta = store.read_metadata(files[0])
+    assert meta["finished"] is not None
+    assert meta["frameworks"]["jax@cpu"]["version"]
+    assert meta["settings"]["budget_s"] == 0.05

@@ -1,0 +1,80 @@
+"""A worker that dies, hangs or fails loses its own case, never the others' rows."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TEST_SUITES, bench_cli, needs
+
+import bench
+
+FAULTY = str(TEST_SUITES / "faulty")
+GOOD_CASE, BAD_CASE = "batch=8,width=16,depth=2", "batch=16,width=16,depth=2"
+
+
+def run_faulty(tmp_path, fault: str, *extra: str):
+    results = tmp_path / "results"
+    proc = bench_cli(
+        "run", "--framework", "torch,jax", "--suites", FAULTY, "--quick", "--budget", "0.05",
+        "--machine", "m", "--results", str(results), *extra, env={"BENCH_TEST_FAULT": fault},
+    )
+    files = list((results / "m").glob("*.parquet"))
+    assert len(files) == 1, proc.stderr
+    return proc, bench.load(files[0])
+
+
+def rows(df, framework, case):
+    return df[(df.framework == framework) & (df.case == case)]
+
+
+@needs("torch", "jax")
+def test_sigkilled_worker_keeps_every_other_row(tmp_path):
+    proc, df = run_faulty(tmp_path, "kill")
+    assert proc.returncode == 1  # the run finished, but not everything measured
+    # torch measured its first case before it was killed...
+    assert (rows(df, "torch", GOOD_CASE).status == "ok").all()
+    # ...its case in progress is recorded as crashed, with the signal...
+    dead = rows(df, "torch", BAD_CASE)
+    assert len(dead) == 5 and (dead.status == "crashed").all()
+    assert dead.reason.str.contains("SIGKILL").all()
+    # ...and jax, the next worker, measured everything.
+    assert (df[df.framework == "jax"].status == "ok").all()
+    assert set(df[df.framework == "jax"].case) == {GOOD_CASE, BAD_CASE}
+
+
+@needs("torch", "jax")
+def test_hung_worker_is_killed_after_timeout(tmp_path):
+    _proc, df = run_faulty(tmp_path, "hang", "--timeout", "5")
+    hung = rows(df, "torch", BAD_CASE)
+    assert (hung.status == "crashed").all()
+    assert hung.reason.str.contains("no progress for 5 s").all()
+    assert (rows(df, "torch", GOOD_CASE).status == "ok").all()
+    assert (df[df.framework == "jax"].status == "ok").all()
+
+
+@needs("torch", "jax")
+def test_case_that_raises_is_an_error_and_the_worker_goes_on(tmp_path):
+    _proc, df = run_faulty(tmp_path, "raise")
+    bad = rows(df, "torch", BAD_CASE)
+    assert (bad.status == "error").all()
+    assert bad.reason.str.contains("RuntimeError: injected failure").all()
+    assert (rows(df, "torch", GOOD_CASE).status == "ok").all()
+    assert (df[df.framework == "jax"].status == "ok").all()
+
+
+@needs("torch", "jax")
+def test_wrong_model_fails_equivalence_and_is_not_timed(tmp_path):
+    _proc, df = run_faulty(tmp_path, "wrong")
+    bad = rows(df, "torch", BAD_CASE)
+    assert (bad.status == "failed").all()
+    assert bad.median_s.isna().all()  # never timed
+    assert (bad.equiv_error > bad.equiv_tol).all()
+    assert bad.reason.str.contains("float64 reference").all()
+    assert (rows(df, "torch", GOOD_CASE).status == "ok").all()
+
+
+@pytest.mark.parametrize("fault", [""])
+@needs("torch", "jax")
+def test_healthy_run_exits_zero(tmp_path, fault):
+    proc, df = run_faulty(tmp_path, fault)
+    assert proc.returncode == 0, proc.stderr
+    assert (df[df.phase != "backward_split"].status == "ok").all()
