@@ -21,6 +21,7 @@ from rich.table import Table
 from bench.runner import Job, JobOutcome
 from bench.spec import Record
 
+
 def _width() -> int | None:
     # Piped output (CI logs, files) would otherwise wrap tables at 80 columns.
     return None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
@@ -31,7 +32,7 @@ out = Console(width=_width())
 
 
 def ms(seconds: float) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1e3:.3g}"
+    return "-" if math.isnan(seconds) else f"{seconds * 1e3:#.3g}"
 
 
 def ratio_text(r: Record) -> str:

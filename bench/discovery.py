@@ -13,7 +13,8 @@ A suite module defines:
 - ``loss_torch``, ``loss_tensorflow``, ``loss_jax``: ``(params, X, y) -> loss``,
   one per framework it supports, importing its framework inside the function
   so that listing suites never imports a framework.
-- optionally ``TOLERANCE``: the largest relative error accepted (default 1e-4).
+- optionally ``TOLERANCE``: the largest relative error accepted in float32
+  (default 1e-5). With ``--allow-tf32`` at least ``TF32_TOLERANCE`` applies.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from types import ModuleType
 from bench.errors import UserError
 from bench.spec import FRAMEWORKS, Case
 
-DEFAULT_TOLERANCE = 1e-4
+DEFAULT_TOLERANCE = 1e-5
+# TF32 keeps 10 bits of mantissa (relative precision about 1e-3).
+TF32_TOLERANCE = 5e-3
 REQUIRED = ("DESCRIPTION", "GRID", "QUICK", "problem", "reference", "flops")
 
 

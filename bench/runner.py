@@ -128,6 +128,23 @@ def _death_reason(returncode: int | None, stderr: deque[str]) -> str:
     return f"{why}; last output: {last.strip()[:300]}" if last else why
 
 
+def _payload(job: Job, cases: Sequence[Case], settings: Settings, run_id: str, machine: str
+             ) -> dict[str, Any]:
+    paths = {s.name: str(s.path) for s, _ in job.suites}
+    by_suite: dict[str, list[dict[str, int]]] = {}
+    for c in cases:
+        by_suite.setdefault(c.suite, []).append(c.as_dict())
+    return {
+        "framework": job.framework,
+        "device": job.device,
+        "mode": job.mode,
+        "run_id": run_id,
+        "machine": machine,
+        "settings": asdict(settings),
+        "suites": [{"path": paths[name], "cases": cs} for name, cs in by_suite.items()],
+    }
+
+
 def run_job(
     job: Job,
     settings: Settings,
@@ -136,19 +153,60 @@ def run_job(
     observer: Observer,
     on_records: Callable[[list[Record]], None],
 ) -> JobOutcome:
-    """Run one worker to the end, or until it dies or hangs; never raises for its failures."""
-    payload = {
-        "framework": job.framework,
-        "device": job.device,
-        "mode": job.mode,
-        "run_id": run_id,
-        "machine": machine,
-        "settings": asdict(settings),
-        "suites": [
-            {"path": str(s.path), "cases": [c.as_dict() for c in cases]}
-            for s, cases in job.suites
-        ],
-    }
+    """Run the job's cases in a worker; never raises for the worker's failures.
+
+    A worker that dies or hangs in a case loses that case only: the case is
+    recorded as crashed with the reason, and a fresh worker takes the cases
+    after it. A worker that dies outside any case (it cannot even start) would
+    die again, so its remaining cases are recorded as not run.
+    """
+    outcome = JobOutcome()
+    remaining = list(job.cases)
+    lost: list[Record] = []
+    while remaining:
+        current, death = _attempt(job, remaining, settings, run_id, machine, observer,
+                                  on_records, outcome)
+        if outcome.unavailable:
+            for case in remaining:
+                lost += _placeholder(job, case, "skipped", outcome.unavailable, settings, run_id,
+                                     machine)
+            break
+        if not death:
+            break
+        if current is None:
+            outcome.crashed = death
+            for case in remaining:
+                lost += _placeholder(job, case, "crashed", f"not run: {death}", settings, run_id,
+                                     machine)
+            break
+        records = _placeholder(job, current, "crashed", death, settings, run_id, machine)
+        outcome.records.extend(records)
+        on_records(records)
+        observer.case_finished(job, current.id, records)
+    outcome.records.extend(lost)
+    # Rows of an unavailable device are left to the caller: a run where no
+    # framework can use the device must write nothing.
+    if lost and not outcome.unavailable:
+        on_records(lost)
+    observer.job_finished(job, outcome)
+    return outcome
+
+
+def _attempt(
+    job: Job,
+    remaining: list[Case],
+    settings: Settings,
+    run_id: str,
+    machine: str,
+    observer: Observer,
+    on_records: Callable[[list[Record]], None],
+    outcome: JobOutcome,
+) -> tuple[Case | None, str]:
+    """One worker process over ``remaining`` (cases are popped as they start).
+
+    Returns the case in progress and the reason when the worker died or hung,
+    ``(None, "")`` when it finished.
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.worker"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -169,24 +227,20 @@ def run_job(
     threading.Thread(target=pump_stdout, daemon=True).start()
     err_thread = threading.Thread(target=pump_stderr, daemon=True)
     err_thread.start()
-    proc.stdin.write(json.dumps(payload))  # type: ignore[union-attr]
+    proc.stdin.write(json.dumps(_payload(job, remaining, settings, run_id, machine)))  # type: ignore[union-attr]
     proc.stdin.close()  # type: ignore[union-attr]
 
-    outcome = JobOutcome()
-    remaining = list(job.cases)
     current: Case | None = None
     pending: list[Record] = []
-    finished = False
     try:
         while True:
             try:
                 line = events.get(timeout=settings.timeout_s)
             except queue.Empty:
                 _kill(proc)
-                outcome.crashed = (
+                return current, (
                     f"the worker hung: no progress for {settings.timeout_s:.0f} s (raise --timeout)"
                 )
-                break
             if line is None:
                 break
             event = json.loads(line)
@@ -201,38 +255,20 @@ def run_job(
                 observer.case_started(job, current.id)
             elif kind == "record":
                 pending.append(Record.from_dict(event["record"]))
-                if len(pending) == len(PHASES):
+                if current is not None and len(pending) == len(PHASES):
                     outcome.records.extend(pending)
                     on_records(pending)
-                    observer.case_finished(job, current.id, pending)  # type: ignore[union-attr]
+                    observer.case_finished(job, current.id, pending)
                     current = None
             elif kind == "done":
-                finished = True
+                proc.wait()
+                return None, ""
     except BaseException:
         _kill(proc)
         raise
     proc.wait()
     err_thread.join(timeout=5)
-    if not finished and not outcome.crashed:
-        outcome.crashed = _death_reason(proc.returncode, stderr)
-
-    lost: list[Record] = []
-    if outcome.unavailable:
-        for case in remaining:
-            lost += _placeholder(job, case, "skipped", outcome.unavailable, settings, run_id, machine)
-    elif outcome.crashed:
-        if current is not None:
-            lost += _placeholder(job, current, "crashed", outcome.crashed, settings, run_id, machine)
-        for case in remaining:
-            reason = f"not run: {outcome.crashed}"
-            lost += _placeholder(job, case, "crashed", reason, settings, run_id, machine)
-    outcome.records.extend(lost)
-    # Rows of an unavailable device are left to the caller: a run where no
-    # framework can use the device must write nothing.
-    if lost and not outcome.unavailable:
-        on_records(lost)
-    observer.job_finished(job, outcome)
-    return outcome
+    return current, _death_reason(proc.returncode, stderr)
 
 
 def probe(framework: str, threads: int, timeout_s: float = 180.0) -> dict[str, Any]:
@@ -258,19 +294,3 @@ def _kill(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-def run(
-    jobs: Sequence[Job],
-    settings: Settings,
-    run_id: str,
-    machine: str,
-    observer: Observer,
-    on_records: Callable[[list[Record]], None],
-) -> list[JobOutcome]:
-    """Run the jobs one after another; every record goes to ``on_records`` as it arrives."""
-    outcomes = []
-    for job in jobs:
-        observer.job_started(job)
-        outcomes.append(run_job(job, settings, run_id, machine, observer, on_records))
-    return outcomes

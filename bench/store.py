@@ -51,7 +51,7 @@ class ResultsWriter:
 
     def __init__(self, path: Path, metadata: dict[str, Any]) -> None:
         self.path = path
-        self.metadata = {"format_version": FORMAT_VERSION, **metadata, "started": now()}
+        self.metadata = {**metadata, "format_version": FORMAT_VERSION, "started": now()}
         self.metadata.setdefault("finished", None)
         self.records: list[Record] = []
 
@@ -68,11 +68,15 @@ class ResultsWriter:
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as fh:
+                pq.write_table(table, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the last complete file stays as it was
+            raise
 
     def close(self, **final: Any) -> None:
         """Mark the run finished (with any last metadata) and write it."""
@@ -92,7 +96,10 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} is not a readable Parquet file ({exc}); delete or move it") from exc
     if METADATA_KEY not in raw:
         raise UserError(f"{path} is not a bench results file (no bench metadata)")
-    meta = json.loads(raw[METADATA_KEY])
+    try:
+        meta = json.loads(raw[METADATA_KEY])
+    except ValueError as exc:
+        raise UserError(f"{path} has corrupt bench metadata ({exc}); delete or move it") from exc
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         hint = "upgrade bench" if isinstance(version, int) and version > FORMAT_VERSION else "re-run it"

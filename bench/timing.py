@@ -161,7 +161,11 @@ class Timer:
         return stats.median([self.time_block(empty, 0) for _ in range(repeats)])
 
     def calibrate(self, phase: Phase, target_s: float) -> int:
-        """Smallest block size (calls) whose block lasts at least ``target_s``."""
+        """A block size (calls) whose block lasts at least ``target_s``.
+
+        It aims at 1.05 x the target and at least doubles per try, so the
+        block lasts between the target and about twice the target.
+        """
         cap = self.config.max_calls_per_block
         number = 1
         while True:
@@ -176,9 +180,11 @@ class Timer:
 
     def warm_up(self, phase: Phase, number: int) -> None:
         """Run blocks until ``warmup_s`` has passed (caches, allocators, clocks)."""
-        spent = 0.0
-        while spent < self.config.warmup_s:
+        spent, blocks = 0.0, 0
+        # The block count bounds the loop should a clock read zero-length blocks.
+        while spent < self.config.warmup_s and blocks < 1000:
             spent += self.time_block(phase, number)
+            blocks += 1
 
     def measure(self, phases: Sequence[Phase]) -> CaseTiming:
         """First call, calibration, warm-up, then paired interleaved rounds."""

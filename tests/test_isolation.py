@@ -8,7 +8,7 @@ from conftest import TEST_SUITES, bench_cli, needs
 import bench
 
 FAULTY = str(TEST_SUITES / "faulty")
-GOOD_CASE, BAD_CASE = "batch=8,width=16,depth=2", "batch=16,width=16,depth=2"
+GOOD_CASE, BAD_CASE, AFTER_CASE = (f"batch={b},width=16,depth=2" for b in (8, 16, 24))
 
 
 def run_faulty(tmp_path, fault: str, *extra: str):
@@ -36,9 +36,11 @@ def test_sigkilled_worker_keeps_every_other_row(tmp_path):
     dead = rows(df, "torch", BAD_CASE)
     assert len(dead) == 5 and (dead.status == "crashed").all()
     assert dead.reason.str.contains("SIGKILL").all()
-    # ...and jax, the next worker, measured everything.
+    # ...a fresh torch worker measured the case after it...
+    assert (rows(df, "torch", AFTER_CASE).status == "ok").all()
+    # ...and jax, the next job, measured everything.
     assert (df[df.framework == "jax"].status == "ok").all()
-    assert set(df[df.framework == "jax"].case) == {GOOD_CASE, BAD_CASE}
+    assert set(df[df.framework == "jax"].case) == {GOOD_CASE, BAD_CASE, AFTER_CASE}
 
 
 @needs("torch", "jax")
@@ -48,6 +50,7 @@ def test_hung_worker_is_killed_after_timeout(tmp_path):
     assert (hung.status == "crashed").all()
     assert hung.reason.str.contains("no progress for 5 s").all()
     assert (rows(df, "torch", GOOD_CASE).status == "ok").all()
+    assert (rows(df, "torch", AFTER_CASE).status == "ok").all()
     assert (df[df.framework == "jax"].status == "ok").all()
 
 
@@ -58,6 +61,7 @@ def test_case_that_raises_is_an_error_and_the_worker_goes_on(tmp_path):
     assert (bad.status == "error").all()
     assert bad.reason.str.contains("RuntimeError: injected failure").all()
     assert (rows(df, "torch", GOOD_CASE).status == "ok").all()
+    assert (rows(df, "torch", AFTER_CASE).status == "ok").all()
     assert (df[df.framework == "jax"].status == "ok").all()
 
 

@@ -15,8 +15,8 @@ from bench.discovery import load_file
 _mlp = load_file(Path(__file__).resolve().parents[3] / "suites" / "mlp_regression.py").module
 
 DESCRIPTION = "tiny MLP with a faulty torch implementation (tests)"
-GRID = {"batch": [8, 16], "width": [16], "depth": [2]}
-QUICK = [{"batch": 8, "width": 16, "depth": 2}, {"batch": 16, "width": 16, "depth": 2}]
+GRID = {"batch": [8, 16, 24], "width": [16], "depth": [2]}
+QUICK = [{"batch": b, "width": 16, "depth": 2} for b in (8, 16, 24)]
 problem, reference, flops = _mlp.problem, _mlp.reference, _mlp.flops
 loss_tensorflow, loss_jax = _mlp.loss_tensorflow, _mlp.loss_jax
 

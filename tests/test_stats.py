@@ -1,0 +1,179 @@
+"""Medians, IQRs and bootstrap intervals of timing samples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bench import stats
+from bench.stats import Interval, iqr, median, median_ci, paired_difference, paired_ratio
+
+
+def test_median_odd_even_and_empty():
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert median([1.0, 2.0, 100.0]) == 2.0  # an outlier does not move it
+    assert math.isnan(median([]))
+
+
+def test_iqr_known_values():
+    # Quartiles of 1..5 by linear interpolation are 2 and 4.
+    assert iqr([5.0, 1.0, 4.0, 2.0, 3.0]) == 2.0
+    # Quartiles of 1..9 are 3 and 7, whatever the extremes do.
+    assert iqr([1, 2, 3, 4, 5, 6, 7, 8, 9]) == 4.0
+    assert iqr([-1000, 2, 3, 4, 5, 6, 7, 8, 1000]) == 4.0
+    assert iqr([7.0, 7.0, 7.0]) == 0.0
+    assert math.isnan(iqr([]))
+
+
+def test_interval_contains_and_width():
+    i = Interval(2.0, 1.0, 3.5)
+    assert 1.0 in i and 3.5 in i and 2.0 in i
+    assert 0.99 not in i and 3.51 not in i
+    assert i.width == 2.5
+    assert i.level == stats.CONFIDENCE
+    assert 1.0 not in Interval(1.0, math.nan, math.nan)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_median_ci_contains_the_median(seed):
+    x = np.random.default_rng(seed).lognormal(0.0, 0.5, size=25)
+    ci = median_ci(x)
+    assert ci.value == float(np.median(x))
+    assert ci.low <= ci.value <= ci.high
+    assert ci.low < ci.high
+    # A percentile interval lies within the range of the data.
+    assert x.min() <= ci.low and ci.high <= x.max()
+
+
+def test_intervals_are_reproducible():
+    # The bootstrap is seeded: the same samples always give the same interval.
+    x = np.random.default_rng(1).lognormal(size=60)
+    a, b = median_ci(x), median_ci(list(x))
+    assert (a.low, a.high) == (b.low, b.high)
+    num, den, _ = drifting_rounds(4)
+    assert paired_ratio(num, den) == paired_ratio(list(num), list(den))
+    assert paired_difference(num, den) == paired_difference(num.copy(), den.copy())
+
+
+@pytest.mark.parametrize("samples", [[], [1.0], [1.0, 2.0]])
+def test_median_ci_needs_three_samples(samples):
+    ci = median_ci(samples)
+    assert math.isnan(ci.low) and math.isnan(ci.high)
+    if samples:
+        assert ci.value == float(np.median(samples))
+    else:
+        assert math.isnan(ci.value)
+
+
+def test_median_ci_of_identical_samples_has_zero_width():
+    ci = median_ci([0.25] * 10)
+    assert (ci.value, ci.low, ci.high) == (0.25, 0.25, 0.25)
+    assert ci.width == 0.0
+
+
+def test_median_ci_narrows_with_more_samples():
+    rng = np.random.default_rng(3)
+    small = median_ci(rng.lognormal(0.0, 0.5, size=10))
+    large = median_ci(rng.lognormal(0.0, 0.5, size=400))
+    assert large.width < small.width / 2
+
+
+def test_paired_ratio_is_the_ratio_of_medians():
+    # Medians 10 and 10: ratio 1; the median of the per-round ratios would be 0.1.
+    r = paired_ratio([1.0, 10.0, 100.0], [10.0, 1.0, 1000.0])
+    assert r.value == 1.0
+    exact = paired_ratio([2.0, 4.0, 6.0, 8.0, 10.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert exact.value == 2.0
+    # Every resample of pairs (2k, k) has ratio 2, so the interval is the point.
+    assert exact.low == pytest.approx(2.0) and exact.high == pytest.approx(2.0)
+    # Over 63 rounds nearly every resample still has medians 10 and 10: the interval
+    # is about the ratio of medians (1), where a median of ratios would sit at 0.1.
+    many = paired_ratio([1.0, 10.0, 100.0] * 21, [10.0, 1.0, 1000.0] * 21)
+    assert many.value == 1.0
+    assert many.low <= 1.0 <= many.high
+
+
+def test_paired_difference_is_the_difference_of_medians():
+    # Medians 2 and 3: difference -1; the median of per-round differences would be 2.
+    d = paired_difference([1.0, 2.0, 9.0], [3.0, 0.0, 4.0])
+    assert d.value == -1.0
+    shifted = paired_difference([3.0, 5.0, 4.0, 10.0], [1.0, 3.0, 2.0, 8.0])
+    assert shifted.value == 2.0
+    assert shifted.low == pytest.approx(2.0) and shifted.high == pytest.approx(2.0)
+    # Over 63 rounds the interval stays about -1, away from the median difference 2.
+    many = paired_difference([1.0, 2.0, 9.0] * 21, [3.0, 0.0, 4.0] * 21)
+    assert many.value == -1.0
+    assert many.low <= -1.0 <= many.high
+
+
+@pytest.mark.parametrize("fn", [paired_ratio, paired_difference])
+def test_paired_length_mismatch_raises(fn):
+    with pytest.raises(ValueError, match="length"):
+        fn([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("fn", [paired_ratio, paired_difference])
+def test_paired_with_too_few_rounds_has_nan_bounds(fn):
+    iv = fn([2.0, 4.0], [1.0, 2.0])
+    assert not math.isnan(iv.value)
+    assert math.isnan(iv.low) and math.isnan(iv.high)
+    assert math.isnan(fn([], []).value)
+
+
+def drifting_rounds(seed: int, n: int = 30):
+    """Rounds where the machine's speed drifts a lot and hits both phases alike.
+
+    Round i's forward and gradient share a slowdown factor (lognormal, about
+    30 % spread); each has its own 1 % noise on top. The true ratio is 3.
+    """
+    rng = np.random.default_rng(seed)
+    drift = rng.lognormal(0.0, 0.3, size=n)
+    den = 1.0 * drift * (1 + 0.01 * rng.standard_normal(n))
+    num = 3.0 * drift * (1 + 0.01 * rng.standard_normal(n))
+    return num, den, rng
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_paired_resampling_cancels_shared_drift(seed):
+    num, den, rng = drifting_rounds(seed)
+    paired = paired_ratio(num, den)
+    broken = paired_ratio(num, rng.permutation(den))
+    # Shuffling one side leaves both medians, hence the estimate, unchanged ...
+    assert broken.value == paired.value
+    assert paired.value == pytest.approx(3.0, rel=0.05)
+    assert 3.0 in paired
+    # ... but only the pairs carry the drift away: resampled as independent
+    # rounds, the 30 % drift of each median stays in the interval.
+    assert paired.width < 0.25 * broken.width
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_paired_difference_cancels_shared_additive_drift(seed):
+    # A shared additive slowdown (a background job stealing a fixed time per
+    # round) cancels from the difference within a round, not across rounds.
+    rng = np.random.default_rng(seed)
+    n = 30
+    drift = rng.exponential(1.0, size=n)
+    num = 3.0 + drift + 0.01 * rng.standard_normal(n)
+    den = 1.0 + drift + 0.01 * rng.standard_normal(n)
+    paired = paired_difference(num, den)
+    broken = paired_difference(num, rng.permutation(den))
+    assert broken.value == paired.value
+    assert 2.0 in paired
+    assert paired.width < 0.25 * broken.width
+
+
+def test_median_ci_coverage_is_near_95_percent(monkeypatch):
+    """Over many independent runs the 95% interval should hold the true median ~95% of the time."""
+    monkeypatch.setattr(stats, "N_RESAMPLES", 500)
+    sigma, n, runs = 0.5, 25, 200
+    true_median = 1.0  # of lognormal(mu=0, sigma): exp(mu)
+    hits = 0
+    for seed in range(runs):
+        x = np.random.default_rng(1000 + seed).lognormal(0.0, sigma, size=n)
+        hits += true_median in median_ci(x)
+    # Binomial(200, 0.95) has a standard deviation of about 3 hits (1.5 %).
+    assert 0.90 * runs <= hits <= 0.99 * runs

@@ -1,0 +1,355 @@
+"""The timing engine, driven by a fake clock that only moves when fake work runs.
+
+Every cost is a multiple of a power of two (``U`` = 2**-10 s), so sums and
+differences of clock readings are exact in binary floating point and the
+engine's per-call samples can be compared with ``==``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from bench.timing import CaseTiming, Phase, Timer, TimingConfig
+
+U = 2.0**-10  # one unit of fake work, about 1 ms
+
+
+class FakeClock:
+    """A clock that stands still unless something advances it; logs every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.log: list[tuple] = []
+
+    def __call__(self) -> float:
+        self.log.append(("clock",))
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeSync:
+    """Counts its calls; each one costs ``cost`` seconds of fake time."""
+
+    def __init__(self, clock: FakeClock, cost: float = 0.0) -> None:
+        self.clock = clock
+        self.cost = cost
+        self.calls = 0
+
+    def __call__(self, value) -> None:
+        self.calls += 1
+        self.clock.log.append(("sync", value))
+        self.clock.advance(self.cost)
+
+
+class FakeWork:
+    """A phase's timed call: ``cost`` seconds per call, ``first_extra`` more on the very first.
+
+    It refuses to run more than ``max_calls`` times, so an engine that loops
+    forever fails the test quickly instead of hanging it.
+    """
+
+    def __init__(
+        self, clock: FakeClock, name: str, cost: float, first_extra: float = 0.0, max_calls: int = 200_000
+    ) -> None:
+        self.clock = clock
+        self.name = name
+        self.cost = cost
+        self.first_extra = first_extra
+        self.max_calls = max_calls
+        self.calls = 0
+
+    def __call__(self, state):
+        if self.calls >= self.max_calls:
+            raise RuntimeError(f"{self.name} called more than {self.max_calls} times")
+        extra = self.first_extra if self.calls == 0 else 0.0
+        self.calls += 1
+        self.clock.advance(self.cost + extra)
+        self.clock.log.append(("run", self.name, state))
+        return ("out", self.name, self.calls)
+
+
+def make(costs: dict[str, float], sync_cost: float = 0.0, first_extra: float = 0.0, **config):
+    """A timer on a fake clock, and one fake phase per (name, cost)."""
+    clock = FakeClock()
+    sync = FakeSync(clock, sync_cost)
+    works = {name: FakeWork(clock, name, cost, first_extra) for name, cost in costs.items()}
+    phases = [Phase(name, run=work) for name, work in works.items()]
+    timer = Timer(sync, TimingConfig(**config), clock=clock)
+    return clock, sync, works, phases, timer
+
+
+def timed_regions(log: list[tuple]) -> list[list[tuple]]:
+    """The events between each start and end clock reading (clock readings come in pairs)."""
+    reads = [i for i, event in enumerate(log) if event[0] == "clock"]
+    assert len(reads) % 2 == 0, "every timed block reads the clock twice"
+    return [log[a + 1 : b] for a, b in itertools.pairwise(reads)][::2]
+
+
+def round_times(case: CaseTiming) -> list[float]:
+    """Fake seconds spent by each round: sum over phases of sample * calls per block."""
+    return [
+        sum(p.samples_s[r] * p.calls_per_block for p in case.phases) for r in range(case.rounds)
+    ]
+
+
+FAST = {"budget_s": 0.25, "warmup_s": 2.0**-6, "min_block_s": 2.0**-8}
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [0.0, -1.0])
+def test_config_rejects_non_positive_budget(budget):
+    with pytest.raises(ValueError, match="budget"):
+        TimingConfig(budget_s=budget)
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0, 10), (11, 10)])
+def test_config_rejects_bad_round_bounds(lo, hi):
+    with pytest.raises(ValueError, match="min_rounds"):
+        TimingConfig(min_rounds=lo, max_rounds=hi)
+
+
+# --- per-call samples ------------------------------------------------------------------------
+
+
+def test_samples_are_exactly_the_per_call_cost_without_sync_cost():
+    _, _, _, phases, timer = make({"forward": 1 * U, "gradient": 3 * U}, **FAST)
+    case = timer.measure(phases)
+    assert case.overhead_s == 0.0
+    assert case.rounds >= 5
+    assert set(case["forward"].samples_s) == {1 * U}
+    assert set(case["gradient"].samples_s) == {3 * U}
+    assert case["forward"].median_s == 1 * U
+    assert case["gradient"].min_s == 3 * U
+    assert case["gradient"].iqr_s == 0.0
+
+
+def test_sync_overhead_is_measured_and_made_negligible_by_the_block_size():
+    """With a sync that costs S, the engine promises blocks >= overhead_factor * overhead.
+
+    It does not subtract the overhead, so a sample is cost + S/n; the block size
+    makes S/n at most 1/(factor - 1) of the cost. With one call per block the
+    error would be S/cost = 6 %.
+    """
+    sync_cost = 2.0**-14
+    factor = 1000.0
+    cost = 1 * U
+    _, _, _, phases, timer = make(
+        {"forward": cost},
+        sync_cost=sync_cost,
+        overhead_factor=factor,
+        budget_s=0.5,
+        warmup_s=2.0**-6,
+        min_block_s=2.0**-20,
+    )
+    case = timer.measure(phases)
+    fwd = case["forward"]
+    # An empty block is one clock read, one sync: its fake cost is exactly S.
+    assert case.overhead_s == sync_cost
+    # Here the overhead factor, not the budget share or min_block_s, sets the target.
+    assert factor * sync_cost > 0.5 / 25
+    assert fwd.calls_per_block * cost + sync_cost >= factor * sync_cost
+    for sample in fwd.samples_s:
+        assert cost <= sample <= cost * (1 + 1 / (factor - 1))
+    assert fwd.median_s == pytest.approx(cost, rel=1.01e-3)
+
+
+def test_first_call_is_timed_apart_with_its_compile_time():
+    compile_s = 2.0**-2
+    sync_cost = 2.0**-14
+    cost = 1 * U
+    clock, _, works, phases, timer = make(
+        {"forward": cost, "gradient": 2 * U}, sync_cost=sync_cost, first_extra=compile_s, **FAST
+    )
+    case = timer.measure(phases)
+    # The first call is timed alone, sync included, compile included.
+    assert case["forward"].first_call_s == compile_s + cost + sync_cost
+    assert case["gradient"].first_call_s == compile_s + 2 * U + sync_cost
+    # The first two timed regions are the two first calls, one call each.
+    regions = timed_regions(clock.log)
+    assert [[e[1] for e in r if e[0] == "run"] for r in regions[:2]] == [["forward"], ["gradient"]]
+    # Steady state never sees the compile time: spread over a block of n calls it
+    # would add compile_s / n, far more than the sync overhead allowed.
+    for name, c in (("forward", cost), ("gradient", 2 * U)):
+        p = case[name]
+        assert compile_s / p.calls_per_block > 0.01 * c
+        assert max(p.samples_s) <= c * (1 + 1 / 999)
+    assert all(w.calls > 10 for w in works.values())
+
+
+# --- sync once per block ---------------------------------------------------------------------
+
+
+def test_sync_is_called_once_per_block_never_once_per_call():
+    clock, sync, works, phases, timer = make(
+        {"forward": 1 * U, "gradient": 3 * U}, budget_s=1.0, warmup_s=2.0**-6, min_block_s=2.0**-3
+    )
+    timer.measure(phases)
+    regions = timed_regions(clock.log)
+    runs_in_blocks = 0
+    for region in regions:
+        kinds = [e[0] for e in region]
+        # Inside the timed region: the calls back to back, then exactly one sync.
+        assert kinds.count("sync") == 1
+        assert kinds[-1] == "sync"
+        assert set(kinds[:-1]) <= {"run"}
+        runs_in_blocks += len(kinds) - 1
+    calls = sum(w.calls for w in works.values())
+    assert runs_in_blocks == calls
+    # At most one more, untimed, sync per block (after prepare), never one per call.
+    assert len(regions) <= sync.calls <= 2 * len(regions)
+    assert calls > 10 * sync.calls
+    # Blocks of many calls exist, and each still has a single sync.
+    assert max(len(r) - 1 for r in regions) >= 5
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cost", "target", "sync_cost"),
+    [(U, 2.0**-3, 0.0), (U / 64, 2.0**-2, 0.0), (3 * U, 2.0**-4, 2.0**-12), (2.0**-1, 2.0**-3, 0.0)],
+)
+def test_calibrate_grows_the_block_until_it_lasts_the_target(cost, target, sync_cost):
+    clock, _, _, phases, timer = make({"f": cost}, sync_cost=sync_cost)
+    n = timer.calibrate(phases[0], target)
+    assert n * cost + sync_cost >= target
+    # Not wildly more than needed: it aims at 1.05x, and at most doubles past it.
+    needed = max(1, math.ceil((target - sync_cost) / cost))
+    assert n <= max(2.2 * needed, 1)
+    # The blocks tried grow strictly, at most 100x per step, and the last is n.
+    sizes = [len(r) - 1 for r in timed_regions(clock.log)]
+    assert sizes[-1] == n
+    assert all(b > a for a, b in itertools.pairwise(sizes))
+    assert all(b <= 100 * a for a, b in itertools.pairwise(sizes))
+    # Every block but the last fell short of the target.
+    assert all(s * cost + sync_cost < target for s in sizes[:-1])
+
+
+def test_calibrate_stops_at_the_block_size_cap():
+    _, _, works, phases, timer = make({"f": U}, max_calls_per_block=50)
+    works["f"].max_calls = 1000
+    assert timer.calibrate(phases[0], target_s=10.0) == 50
+    assert 50 * U < 10.0
+
+
+# --- rounds ----------------------------------------------------------------------------------
+
+
+def test_rounds_stop_once_the_budget_is_spent():
+    budget = 0.25
+    _, _, _, phases, timer = make({"forward": 1 * U, "gradient": 3 * U}, budget_s=budget,
+                                  warmup_s=2.0**-6, min_block_s=2.0**-8, min_rounds=3)
+    case = timer.measure(phases)
+    spent = list(itertools.accumulate(round_times(case)))
+    assert case.rounds > 3  # the budget, not min_rounds, decided here
+    assert spent[-1] >= budget
+    assert spent[-2] < budget  # no round started after the budget was spent
+    assert all(len(p.samples_s) == case.rounds for p in case.phases)
+
+
+def test_at_least_min_rounds_even_when_one_round_spends_the_budget():
+    # Each block lasts >= min_block_s = 1 s, four times the whole budget.
+    _, _, _, phases, timer = make({"forward": 2.0**-4}, budget_s=0.25, warmup_s=0.0,
+                                  min_block_s=1.0, min_rounds=7, max_rounds=50)
+    case = timer.measure(phases)
+    assert round_times(case)[0] >= 0.25
+    assert case.rounds == 7
+
+
+def test_max_rounds_caps_the_rounds():
+    _, _, _, phases, timer = make({"forward": 2.0**-4}, budget_s=1000.0, warmup_s=0.0,
+                                  min_block_s=0.0, target_rounds=1000, min_rounds=2, max_rounds=9)
+    case = timer.measure(phases)
+    assert case.rounds == 9
+    assert sum(round_times(case)) < 1000.0
+
+
+def test_phase_order_rotates_between_rounds():
+    names = ["a", "b", "c"]
+    clock, _, _, phases, timer = make({"a": 1 * U, "b": 2 * U, "c": 3 * U}, budget_s=0.125,
+                                      warmup_s=0.0, min_block_s=2.0**-8, min_rounds=7)
+    case = timer.measure(phases)
+    rounds = case.rounds
+    assert rounds >= 7
+    order = [r[0][1] for r in timed_regions(clock.log)[-3 * rounds :]]
+    by_round = [order[3 * i : 3 * i + 3] for i in range(rounds)]
+    for i, names_in_round in enumerate(by_round):
+        k = i % 3
+        assert names_in_round == names[k:] + names[:k]
+    # So every phase leads a third of the rounds, not always the first one.
+    assert {r[0] for r in by_round} == set(names)
+
+
+# --- prepare ---------------------------------------------------------------------------------
+
+
+def test_prepare_runs_untimed_before_each_block_and_feeds_run():
+    clock = FakeClock()
+    sync = FakeSync(clock, 0.0)
+    work = FakeWork(clock, "backward_split", 2 * U)
+    tokens = itertools.count()
+
+    def prepare():
+        clock.advance(1.0)  # a whole second of untimed recording per block
+        token = ("state", next(tokens))
+        clock.log.append(("prepare", token))
+        return token
+
+    timer = Timer(sync, TimingConfig(**FAST), clock=clock)
+    case = timer.measure([Phase("backward_split", run=work, prepare=prepare)])
+    # The second of preparation never reaches a sample or the first call.
+    assert set(case["backward_split"].samples_s) == {2 * U}
+    assert case["backward_split"].first_call_s == 2 * U
+    # Walk the log: each block is prepare -> (untimed) -> clock, runs, sync, clock,
+    # and every run of the block gets the state its prepare returned.
+    reads = [i for i, e in enumerate(clock.log) if e[0] == "clock"]
+    blocks = 0
+    for start, end in list(itertools.pairwise(reads))[::2]:
+        runs = [e for e in clock.log[start + 1 : end] if e[0] == "run"]
+        if not runs:
+            continue  # the empty overhead blocks have no phase, hence no prepare
+        blocks += 1
+        before = [e for e in clock.log[:start] if e[0] in ("prepare", "clock")]
+        assert before[-1][0] == "prepare"  # prepared after the previous block, before this one
+        assert {e[2] for e in runs} == {before[-1][1]}
+    prepares = sum(1 for e in clock.log if e[0] == "prepare")
+    assert prepares == blocks
+    assert blocks >= case.rounds + 2  # first call, calibration, warm-up, rounds
+
+
+# --- paired ratio ----------------------------------------------------------------------------
+
+
+def test_paired_ratio_of_costs_one_and_three_is_three():
+    _, _, _, phases, timer = make({"forward": 1 * U, "gradient": 3 * U}, **FAST)
+    case = timer.measure(phases)
+    r = case.ratio("gradient")
+    assert r.value == 3.0
+    assert 3.0 in r
+    assert not math.isnan(r.low) and not math.isnan(r.high)
+    d = case.difference("gradient", "forward")
+    assert d.value == 2 * U
+    assert 2 * U in d
+
+
+def test_paired_ratio_stays_three_within_the_overhead_bound_with_a_sync_cost():
+    _, _, _, phases, timer = make({"forward": 1 * U, "gradient": 3 * U}, sync_cost=2.0**-16, **FAST)
+    case = timer.measure(phases)
+    assert case.ratio("gradient", "forward").value == pytest.approx(3.0, rel=2e-3)
+
+
+def test_measure_without_phases_and_unknown_phase():
+    _, _, _, _, timer = make({})
+    empty = timer.measure([])
+    assert empty.rounds == 0
+    assert math.isnan(empty.overhead_s)
+    _, _, _, phases, timer = make({"forward": U}, **FAST)
+    with pytest.raises(KeyError):
+        timer.measure(phases)["gradient"]
