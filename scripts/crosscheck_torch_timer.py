@@ -5,7 +5,7 @@ count) with bench's Timer and with ``torch.utils.benchmark.Timer.blocked_autoran
 alternating the two a few times so that drift of the machine hits both, and
 prints both medians and their relative difference.
 
-    python scripts/crosscheck_torch_timer.py [--batch 256 --width 256 --depth 3] [--threads N]
+    python scripts/crosscheck_torch_timer.py [--batch 512 --width 256 --depth 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--threads", type=int, default=machine.usable_cpus())

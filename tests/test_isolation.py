@@ -43,6 +43,7 @@ def test_sigkilled_worker_keeps_every_other_row(tmp_path):
     assert set(df[df.framework == "jax"].case) == {GOOD_CASE, BAD_CASE, AFTER_CASE}
 
 
+@pytest.mark.slow  # waits out a 5 s timeout
 @needs("torch", "jax")
 def test_hung_worker_is_killed_after_timeout(tmp_path):
     _proc, df = run_faulty(tmp_path, "hang", "--timeout", "5")
