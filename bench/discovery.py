@@ -3,7 +3,9 @@
 A suite module defines:
 
 - ``DESCRIPTION``: one line saying what the model is.
-- ``GRID``: ``{parameter: [values, ...]}``; the full run takes every combination.
+- ``GRID``: the cases of a full run, either ``{parameter: [values, ...]}``
+  (every combination) or a list of parameter dicts (for sweeps that vary one
+  parameter at a time around a centre, where a full product would explode).
 - ``QUICK``: a list of parameter dicts, the small subset ``--quick`` runs.
 - ``problem(params, seed) -> bench.spec.Problem``: data and initial
   parameters in NumPy, the same for every framework.
@@ -15,6 +17,12 @@ A suite module defines:
   so that listing suites never imports a framework.
 - optionally ``TOLERANCE``: the largest relative error accepted in float32
   (default 1e-5). With ``--allow-tf32`` at least ``TF32_TOLERANCE`` applies.
+- optionally a hand-written optimizer instead of plain SGD: ``init_<fw>(params)
+  -> state`` and ``update_<fw>(params, grads, state, lr) -> (params, state)`` for
+  every framework the suite supports, plus ``init_numpy``/``update_numpy`` for
+  the float64 reference. torch updates in place under ``no_grad``, TensorFlow
+  assigns to its variables (state made of ``tf.Variable``), JAX returns new
+  arrays; all three return ``(params, state)``.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench.errors import UserError
-from bench.spec import FRAMEWORKS, Case
+from bench.spec import FRAMEWORKS, Case, Optimizer
 
 DEFAULT_TOLERANCE = 1e-5
 # TF32 keeps 10 bits of mantissa (relative precision about 1e-3).
@@ -49,7 +57,7 @@ class Suite:
         return str(self.module.DESCRIPTION)
 
     @property
-    def grid(self) -> Mapping[str, list[int]]:
+    def grid(self) -> Mapping[str, list[int]] | list[Mapping[str, int]]:
         return self.module.GRID
 
     @property
@@ -64,14 +72,23 @@ class Suite:
         """The quick subset, or every combination of the grid."""
         if quick:
             return [Case.of(self.name, p) for p in self.module.QUICK]
-        keys = list(self.grid)
+        grid = self.grid
+        if isinstance(grid, list):
+            return [Case.of(self.name, p) for p in grid]
+        keys = list(grid)
         return [
             Case.of(self.name, dict(zip(keys, values, strict=True)))
-            for values in itertools.product(*(self.grid[k] for k in keys))
+            for values in itertools.product(*(grid[k] for k in keys))
         ]
 
     def loss(self, framework: str) -> Callable:
         return getattr(self.module, f"loss_{framework}")
+
+    def optimizer(self, framework: str):
+        """The suite's hand-written optimizer for ``framework`` (or numpy), None for plain SGD."""
+        init = getattr(self.module, f"init_{framework}", None)
+        update = getattr(self.module, f"update_{framework}", None)
+        return Optimizer(init, update) if init and update else None
 
 
 def default_dir() -> Path:
@@ -100,6 +117,17 @@ def load_file(path: Path) -> Suite:
     suite = Suite(name, path, module)
     if not suite.frameworks:
         raise UserError(f"suite {name} ({path}) defines no loss_torch, loss_tensorflow or loss_jax")
+    # A hand-written optimizer must exist for every framework (and NumPy), or
+    # the frameworks would train different models.
+    targets = (*suite.frameworks, "numpy")
+    defined = [t for t in targets if hasattr(module, f"update_{t}") or hasattr(module, f"init_{t}")]
+    complete = [t for t in targets if suite.optimizer(t) is not None]
+    if defined and len(complete) != len(targets):
+        lacking = [t for t in targets if t not in complete]
+        raise UserError(
+            f"suite {name} ({path}) has a hand-written optimizer but lacks init_/update_ "
+            f"for {', '.join(lacking)}"
+        )
     return suite
 
 

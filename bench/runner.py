@@ -45,19 +45,16 @@ class Job:
 
 
 def plan(
-    framework_names: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
     devices: Sequence[str],
     suites: Sequence[Suite],
     quick: bool,
 ) -> list[Job]:
-    """Every framework on every device, each over the suites that support it."""
+    """Every (framework, mode) on every device, each over the suites that support it."""
     jobs = []
     for device in devices:
-        for name in framework_names:
-            mode = frameworks.get(name).DEFAULT_MODE
-            chosen = tuple(
-                (s, tuple(s.cases(quick))) for s in suites if name in s.frameworks
-            )
+        for name, mode in pairs:
+            chosen = tuple((s, tuple(s.cases(quick))) for s in suites if name in s.frameworks)
             if chosen:
                 jobs.append(Job(name, device, mode, chosen))
     return jobs

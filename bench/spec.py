@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -79,6 +79,17 @@ class Flops:
 
 
 @dataclass(frozen=True)
+class Optimizer:
+    """A suite's hand-written optimizer for one framework (plain SGD when absent).
+
+    ``init(params) -> state``; ``update(params, grads, state, lr) -> (params, state)``.
+    """
+
+    init: Callable[[Any], Any]
+    update: Callable[[Any, Any, Any, float], tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Run-wide settings, the same for every framework, stored with the results."""
 
@@ -127,6 +138,9 @@ class Record:
     theory_ratio: float = math.nan
     equiv_error: float = math.nan
     equiv_tol: float = math.nan
+    # Step rows: the loss before each of the first optimizer steps, from the
+    # shared initialisation (the same curve in every framework).
+    loss_curve: tuple[float, ...] = field(default_factory=tuple)
     threads: int = 0
     allow_tf32: bool = False
     dtype: str = "float32"
@@ -141,13 +155,16 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["samples_s"] = list(self.samples_s)
+        d["loss_curve"] = list(self.loss_curve)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Record:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
-        kw["samples_s"] = tuple(kw.get("samples_s") or ())
+        for key in ("samples_s", "loss_curve"):  # lists, NumPy arrays (from pandas) or None
+            value = kw.get(key)
+            kw[key] = tuple(float(x) for x in value) if value is not None else ()
         return cls(**kw)
 
 

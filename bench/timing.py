@@ -107,6 +107,9 @@ class CaseTiming:
 
     phases: tuple[PhaseTiming, ...]
     overhead_s: float
+    # Traces or compilations that happened during the timed rounds: anything
+    # but 0 means compile time leaked into the steady-state samples.
+    recompiles: int = 0
 
     def __getitem__(self, name: str) -> PhaseTiming:
         for p in self.phases:
@@ -186,8 +189,12 @@ class Timer:
             spent += self.time_block(phase, number)
             blocks += 1
 
-    def measure(self, phases: Sequence[Phase]) -> CaseTiming:
-        """First call, calibration, warm-up, then paired interleaved rounds."""
+    def measure(self, phases: Sequence[Phase], traces: Callable[[], int] | None = None) -> CaseTiming:
+        """First call, calibration, warm-up, then paired interleaved rounds.
+
+        ``traces()`` (optional) counts the framework's traces and compilations;
+        the count is compared before and after the rounds.
+        """
         cfg = self.config
         if not phases:
             return CaseTiming((), math.nan)
@@ -204,6 +211,7 @@ class Timer:
             self.warm_up(p, numbers[p.name])
 
         samples: dict[str, list[float]] = {p.name: [] for p in phases}
+        traced_before = traces() if traces else 0
         spent = 0.0
         rounds = 0
         while rounds < cfg.max_rounds and (rounds < cfg.min_rounds or spent < cfg.budget_s):
@@ -220,4 +228,5 @@ class Timer:
                 for p in phases
             ),
             overhead,
+            (traces() - traced_before) if traces else 0,
         )

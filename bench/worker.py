@@ -49,6 +49,11 @@ def pin_threads(threads: int) -> list[int]:
     return cpus
 
 
+# Optimizer steps taken from the shared initialisation before timing; their
+# losses are the training curve stored on the step row.
+TRAIN_STEPS = 20
+
+
 def timing_config(settings: Settings) -> TimingConfig:
     return TimingConfig(
         budget_s=settings.budget_s,
@@ -121,7 +126,8 @@ class Worker:
         ref_loss, ref_grads = mod.reference(prob)
         flops = mod.flops(case.as_dict())
         impl = self.fw.implement(
-            suite.loss(self.fw.NAME), prob, self.device, self.job["mode"], s.learning_rate
+            suite.loss(self.fw.NAME), prob, self.device, self.job["mode"], s.learning_rate,
+            suite.optimizer(self.fw.NAME),
         )
         loss, grads = impl.loss_and_grads()
         err = relative_error(loss, grads, ref_loss, ref_grads)
@@ -136,9 +142,18 @@ class Worker:
             )
             return [self.record(case, p, "failed", reason=reason, **equiv) for p in PHASES]
 
+        curve = tuple(impl.train(TRAIN_STEPS))
         sync = self.fw.sync
         device = self.device
-        timing = Timer(lambda out: sync(out, device), timing_config(s)).measure(impl.phases)
+        timing = Timer(lambda out: sync(out, device), timing_config(s)).measure(
+            impl.phases, impl.traces
+        )
+        if timing.recompiles:
+            reason = (
+                f"{timing.recompiles} traces or compilations happened inside the timed rounds "
+                "(changing shapes or guards?): the samples hold compile time; not reported"
+            )
+            return [self.record(case, p, "error", reason=reason, **equiv) for p in PHASES]
         update_flops = 2 * sum(p.size for p in prob.params)  # w -= lr * g
         phase_flops = {
             "forward": flops.forward,
@@ -159,7 +174,10 @@ class Worker:
             elif phase == "backward":
                 records.append(self.record(case, phase, "ok", **self._derived(timing), **common))
             else:
-                records.append(self.record(case, phase, "ok", **self._measured(timing, phase), **common))
+                extra = {"loss_curve": curve} if phase == "step" else {}
+                records.append(
+                    self.record(case, phase, "ok", **self._measured(timing, phase), **common, **extra)
+                )
         return records
 
     @staticmethod

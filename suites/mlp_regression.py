@@ -16,7 +16,15 @@ import numpy as np
 from bench.spec import Flops, Problem
 
 DESCRIPTION = "MLP (tanh hidden layers, MSE loss) regressing random targets"
-GRID = {"batch": [64, 256, 1024], "width": [128, 512], "depth": [1, 2, 4]}
+# Sweeps around a centre (batch 256, width 256, depth 2), one parameter at a
+# time: how R moves with the batch (from latency-bound to compute-bound), the
+# width (FLOPs grow as width²) and the depth (theory 3 - 1/L rises to 3).
+CENTRE = {"batch": 256, "width": 256, "depth": 2}
+GRID = (
+    [{**CENTRE, "batch": b} for b in (1, 4, 16, 64, 256, 1024, 4096)]
+    + [{**CENTRE, "width": w} for w in (32, 64, 128, 512, 1024, 2048)]
+    + [{**CENTRE, "depth": d} for d in (1, 4, 8)]
+)
 QUICK = [
     {"batch": 64, "width": 128, "depth": 2},
     {"batch": 256, "width": 256, "depth": 3},

@@ -139,5 +139,29 @@ def test_run_writes_results_and_prints_summary(tmp_path):
 
     meta = store.read_metadata(files[0])
     assert meta["finished"] is not None
-    assert meta["frameworks"]["jax@cpu"]["version"]
+    assert meta["frameworks"]["jax:jit@cpu"]["version"]
     assert meta["settings"]["budget_s"] == 0.05
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [("nope", ["unknown mode 'nope'", "torch: eager, compile"]),
+     ("torch:jit", ["torch modes are eager, compile"]),
+     ("mxnet:jit", ["'mxnet' is not among the frameworks run"])],
+)
+def test_bad_mode_is_a_user_error(tmp_path, mode, words):
+    proc = bench_cli("run", "--mode", mode, "--results", str(tmp_path / "r"))
+    assert_user_error(proc, *words)
+    assert not (tmp_path / "r").exists()
+
+
+def test_mode_selection():
+    from bench.commands.run import parse_modes
+
+    names = ["torch", "tensorflow", "jax"]
+    assert parse_modes("default", names) == [("torch", "eager"), ("tensorflow", "function"),
+                                             ("jax", "jit")]
+    assert parse_modes("eager", names) == [("torch", "eager"), ("tensorflow", "eager")]
+    assert parse_modes("xla,torch:compile", names) == [("torch", "compile"), ("tensorflow", "xla")]
+    assert len(parse_modes("all", names)) == 6
+    assert parse_modes("all", ["jax"]) == [("jax", "jit")]

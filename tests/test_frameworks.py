@@ -20,6 +20,16 @@ SUITE = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
 PARAMS = {"batch": 16, "width": 16, "depth": 2}
 LR = 0.05
 
+MODES = [("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),
+         ("tensorflow", "xla"), ("tensorflow", "eager"), ("jax", "jit")]
+each_mode = pytest.mark.parametrize(
+    ("name", "mode"),
+    [pytest.param(n, m, id=f"{n}:{m}",
+                  marks=[pytest.mark.skipif(not installed(n), reason=f"{n} not installed")]
+                  # torch.compile takes tens of seconds to compile on a small CPU
+                  + ([pytest.mark.slow] if m == "compile" else []))
+     for n, m in MODES],
+)
 each_framework = pytest.mark.parametrize(
     "name",
     [pytest.param(n, marks=pytest.mark.skipif(not installed(n), reason=f"{n} not installed"))
@@ -46,20 +56,21 @@ def test_modules_mirror_one_interface():
         assert not missing, f"{name} lacks {missing}"
         assert mod.DEFAULT_MODE in mod.MODES
         assert name == mod.NAME
+    assert sorted((n, m) for n in FRAMEWORKS for m in frameworks.get(n).MODES) == sorted(MODES)
 
 
-@each_framework
-def test_loss_and_gradients_match_float64_reference(name):
-    _, _, prob, impl = build(name)
+@each_mode
+def test_loss_and_gradients_match_float64_reference(name, mode):
+    _, _, prob, impl = build(name, mode)
     loss, grads = impl.loss_and_grads()
     ref_loss, ref_grads = SUITE.module.reference(prob)
     assert relative_error(loss, grads, ref_loss, ref_grads) < 1e-5
     assert [g.dtype for g in grads] == [np.float32] * len(grads)
 
 
-@each_framework
-def test_forward_phase_computes_the_same_loss(name):
-    fw, device, prob, impl = build(name)
+@each_mode
+def test_forward_phase_computes_the_same_loss(name, mode):
+    fw, device, prob, impl = build(name, mode)
     out = phase(impl, "forward").run(None)
     fw.sync(out, device)
     ref_loss, _ = SUITE.module.reference(prob)
@@ -89,18 +100,6 @@ def test_tf_function_mode_says_why_it_has_no_direct_split():
     assert "tf.function" in impl.skipped["backward_split"]
 
 
-def training_curve(name: str, steps: int = 20) -> list[float]:
-    fw, device, _, impl = build(name)
-    step = phase(impl, "step")
-    losses = []
-    for _ in range(steps):
-        out = step.run(None)
-        fw.sync(out, device)
-        value = out[0] if isinstance(out, tuple) else out
-        losses.append(float(fw.to_numpy(value)))
-    return losses
-
-
 def numpy_training_curve(steps: int = 20) -> list[float]:
     prob = SUITE.module.problem(PARAMS, seed=0)
     params = [p.astype(np.float64) for p in prob.params]
@@ -113,9 +112,9 @@ def numpy_training_curve(steps: int = 20) -> list[float]:
     return losses
 
 
-@each_framework
-def test_sgd_steps_follow_the_float64_training_curve(name):
-    curve = training_curve(name)
+@each_mode
+def test_sgd_steps_follow_the_float64_training_curve(name, mode):
+    curve = build(name, mode)[3].train(20)
     expected = numpy_training_curve()
     assert curve[-1] < curve[0]  # it learns
     np.testing.assert_allclose(curve, expected, rtol=1e-4)
@@ -137,3 +136,31 @@ def test_missing_cuda_is_reported_not_raised_as_crash(name):
         pytest.skip("this machine has a GPU")
     with pytest.raises(frameworks.DeviceUnavailable, match=r"(?i)(cuda|gpu)"):
         fw.resolve_device("cuda:0")
+
+
+@each_mode
+def test_timed_step_trains_its_own_copy(name, mode):
+    fw, device, prob, impl = build(name, mode)
+    step = phase(impl, "step")
+    for _ in range(3):
+        fw.sync(step.run(None), device)
+    # forward and gradient still see the initial parameters
+    loss, _ = impl.loss_and_grads()
+    assert loss == pytest.approx(SUITE.module.reference(prob)[0], rel=1e-5)
+    # and a training run starts from them too
+    assert impl.train(1)[0] == pytest.approx(loss, rel=1e-5)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("tensorflow", "function"), ("tensorflow", "xla"),
+                                            ("jax", "jit")])
+def test_trace_count_is_steady_after_the_first_calls(name, mode):
+    if not installed(name):
+        pytest.skip(f"{name} not installed")
+    fw, device, _, impl = build(name, mode)
+    for p in impl.phases:
+        fw.sync(p.run(p.prepare() if p.prepare else None), device)
+    before = impl.traces()
+    assert before > 0  # the first calls traced
+    for p in impl.phases:
+        fw.sync(p.run(p.prepare() if p.prepare else None), device)
+    assert impl.traces() == before

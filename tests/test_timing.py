@@ -353,3 +353,36 @@ def test_measure_without_phases_and_unknown_phase():
     _, _, _, phases, timer = make({"forward": U}, **FAST)
     with pytest.raises(KeyError):
         timer.measure(phases)["gradient"]
+
+
+# --- recompiles -----------------------------------------------------------------------------
+
+
+def test_traces_during_the_rounds_are_counted_as_recompiles():
+    _, _, works, phases, timer = make({"forward": U, "gradient": 3 * U}, **FAST)
+    traced = {"n": 0}
+    work = works["gradient"]
+
+    def retracing(state):
+        # A recompile inside the timed rounds: every 5th gradient call traces again.
+        if work.calls % 5 == 4:
+            traced["n"] += 1
+        return work(state)
+
+    case = timer.measure([phases[0], Phase("gradient", retracing)], traces=lambda: traced["n"])
+    # Traces before the rounds (first call, calibration, warm-up) are not counted.
+    assert 0 < case.recompiles < traced["n"] + 1
+    assert case.recompiles == traced["n"] - traced_before_rounds(case, work, traced)
+
+
+def traced_before_rounds(case: CaseTiming, work, traced) -> int:
+    calls_in_rounds = case.rounds * case["gradient"].calls_per_block
+    first = work.calls - calls_in_rounds
+    return sum(1 for c in range(first) if c % 5 == 4)
+
+
+def test_a_steady_state_has_no_recompiles():
+    _, _, _, phases, timer = make({"forward": U, "gradient": 3 * U}, **FAST)
+    count = {"n": 7}  # traces from before the measurement do not matter
+    assert timer.measure(phases, traces=lambda: count["n"]).recompiles == 0
+    assert timer.measure(phases).recompiles == 0

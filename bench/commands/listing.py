@@ -20,6 +20,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
+def _values(suite: discovery.Suite) -> dict[str, list[int]]:
+    """Each parameter's values over the suite's full-run cases."""
+    values: dict[str, set[int]] = {}
+    for case in suite.cases():
+        for k, v in case.params:
+            values.setdefault(k, set()).add(v)
+    return {k: sorted(v) for k, v in values.items()}
+
+
 def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -31,7 +40,9 @@ def handle(args: argparse.Namespace) -> int:
     for col in ("suite", "description", "grid", "cases", "quick subset", "frameworks"):
         table.add_column(col)
     for s in suites:
-        grid = "\n".join(f"{k}: {', '.join(map(str, v))}" for k, v in s.grid.items())
+        grid = "\n".join(f"{k}: {', '.join(map(str, v))}" for k, v in _values(s).items())
+        if isinstance(s.grid, list):
+            grid += "\n(sweeps, not every combination)"
         quick = "\n".join(c.id for c in s.cases(quick=True))
         table.add_row(s.name, s.description, grid, str(len(s.cases())), quick, ", ".join(s.frameworks))
     out.print(table)

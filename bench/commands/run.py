@@ -31,6 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated devices: cpu, cuda, cuda:N (default: cpu)")
     p.add_argument("--framework", default="", metavar="LIST",
                    help=f"comma-separated, from {', '.join(FRAMEWORKS)} (default: every installed one)")
+    p.add_argument("--mode", default="default", metavar="LIST",
+                   help="execution modes, comma-separated: 'default' (torch eager, tensorflow "
+                        "function, jax jit), 'all', a mode name (eager, compile, function, xla, jit: "
+                        "every framework that has it) or FRAMEWORK:MODE (e.g. torch:compile)")
     p.add_argument("--suite", default="", metavar="LIST",
                    help="comma-separated suite names (default: every suite found)")
     p.add_argument("--suites", type=Path, default=None, metavar="DIR",
@@ -92,6 +96,31 @@ def parse_frameworks(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def parse_modes(value: str, names: list[str]) -> list[tuple[str, str]]:
+    """(framework, mode) pairs to run, in framework order; UserError for unknown modes."""
+    modes = {n: frameworks.get(n).MODES for n in names}
+    chosen: set[tuple[str, str]] = set()
+    for item in [i.lower() for i in _split(value)] or ["default"]:
+        if item == "default":
+            chosen |= {(n, frameworks.get(n).DEFAULT_MODE) for n in names}
+        elif item == "all":
+            chosen |= {(n, m) for n in names for m in modes[n]}
+        elif ":" in item:
+            fw, mode = item.split(":", 1)
+            if fw not in modes:
+                raise UserError(f"--mode {item}: {fw!r} is not among the frameworks run ({', '.join(names)})")
+            if mode not in modes[fw]:
+                raise UserError(f"--mode {item}: {fw} modes are {', '.join(modes[fw])}")
+            chosen.add((fw, mode))
+        else:
+            having = {(n, item) for n in names if item in modes[n]}
+            if not having:
+                known = "; ".join(f"{n}: {', '.join(m)}" for n, m in modes.items())
+                raise UserError(f"unknown mode {item!r}: modes are {known} (or default, all)")
+            chosen |= having
+    return [(n, m) for n in names for m in modes[n] if (n, m) in chosen]
+
+
 def make_settings(args: argparse.Namespace) -> Settings:
     usable = machine.usable_cpus()
     threads = usable if args.threads is None else args.threads
@@ -120,14 +149,23 @@ def handle(args: argparse.Namespace) -> int:
     settings = make_settings(args)
     devices = parse_devices(args.device)
     names = parse_frameworks(args.framework)
+    pairs = parse_modes(args.mode, names)
     suites, problems = discovery.select(args.suites or discovery.default_dir(), _split(args.suite))
     if args.machine is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.machine):
         raise UserError(f"--machine {args.machine!r}: use letters, digits, '.', '_' and '-'")
-    jobs = runner.plan(names, devices, suites, args.quick)
+    jobs = runner.plan(pairs, devices, suites, args.quick)
     if not jobs:
         raise UserError("no suite supports the frameworks asked for: see `bench list`")
     for message in problems:
         console.err.print(f"[yellow]skipping a broken suite: {message}[/]")
+    for s in suites:
+        lacking = [n for n in names if n not in s.frameworks]
+        if lacking:
+            console.err.print(f"[yellow]suite {s.name} has no {', '.join(lacking)} version: skipped there[/]")
+    console.err.print(
+        "modes: " + ", ".join(f"{fw} {mode}" for fw, mode in pairs)
+        + ("" if args.mode != "default" else " (the defaults; --mode all runs every mode)")
+    )
 
     fingerprint = machine.fingerprint()
     name = args.machine or machine.machine_id(fingerprint)
@@ -147,7 +185,7 @@ def handle(args: argparse.Namespace) -> int:
             for job in jobs:
                 progress.job_started(job)
                 outcome = runner.run_job(job, settings, run_id, name, progress, writer.append)
-                key = f"{job.framework}@{job.device}"
+                key = f"{job.framework}:{job.mode}@{job.device}"
                 envs[key] = outcome.env or {"unavailable": outcome.unavailable}
                 if outcome.unavailable:
                     held.extend(outcome.records)

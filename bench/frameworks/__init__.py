@@ -11,8 +11,9 @@
 - ``devices() -> list[str]``: the device specs this framework can use here.
 - ``to_device(array, device)``, ``to_numpy(x)``: placing and reading data.
 - ``sync(out, device)``: wait until ``out`` (and all queued work) is computed.
-- ``implement(loss, problem, device, mode, lr) -> Implementation``: the
-  phases to time and the loss and gradients to check.
+- ``implement(loss, problem, device, mode, lr, optimizer) -> Implementation``:
+  the phases to time, the loss and gradients to check, a training run, and a
+  count of traces and compilations (to catch recompiles while timing).
 
 Only ``available`` and ``version`` are safe before the worker has decided to
 use the framework; everything else imports it.
@@ -42,10 +43,15 @@ class Implementation:
     ``phases`` are timed in this order; ``skipped`` names phases that this
     framework and mode cannot offer, with the reason. ``loss_and_grads`` runs
     the gradient once and returns NumPy values for the equivalence check.
+    ``train(n)`` takes ``n`` optimizer steps from the initial parameters (on
+    its own copy) and returns the loss before each. ``traces()`` counts the
+    traces and compilations so far: it must not grow while timing.
     """
 
     phases: tuple[Phase, ...]
     loss_and_grads: Callable[[], tuple[float, list[np.ndarray]]]
+    train: Callable[[int], list[float]]
+    traces: Callable[[], int] = lambda: 0
     skipped: dict[str, str] = field(default_factory=dict)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
-from bench.spec import Problem
+from bench.spec import Optimizer, Problem
 from bench.timing import Phase
 
 NAME = "jax"
@@ -88,33 +88,55 @@ def sync(out: Any, device: Any) -> None:
     jax.block_until_ready(out)
 
 
-def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Implementation:
+def implement(
+    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+) -> Implementation:
     import jax
     import jax.numpy as jnp
 
-    if mode != "jit":
+    if mode not in MODES:
         raise ValueError(f"jax mode {mode!r} is not supported (modes: {', '.join(MODES)})")
     X, y = to_device(problem.X, device), to_device(problem.y, device)
     params = [to_device(p, device) for p in problem.params]
+    traced = 0
 
-    forward_fn = jax.jit(loss)
-    gradient_fn = jax.jit(jax.value_and_grad(loss))
+    def counted(*args: Any) -> Any:
+        # Python runs only while JAX traces, so this counts (re)traces.
+        nonlocal traced
+        traced += 1
+        return loss(*args)
+
+    forward_fn = jax.jit(counted)
+    gradient_fn = jax.jit(jax.value_and_grad(counted))
     # The split: vjp runs the forward pass and keeps its residuals; calling
     # the returned function runs only the backward pass.
-    record_fn = jax.jit(lambda p, X, y: jax.vjp(lambda q: loss(q, X, y), p)[1])
+    record_fn = jax.jit(lambda p, X, y: jax.vjp(lambda q: counted(q, X, y), p)[1])
     backward_fn = jax.jit(lambda vjp: vjp(jnp.ones((), jnp.float32))[0])
 
     @jax.jit
-    def step_fn(p, X, y):
-        value, grads = jax.value_and_grad(loss)(p, X, y)
-        return value, [w - lr * g for w, g in zip(p, grads, strict=True)]
+    def step_fn(p, state, X, y):
+        value, grads = jax.value_and_grad(counted)(p, X, y)
+        if optimizer:
+            p, state = optimizer.update(p, grads, state, lr)
+        else:
+            p = [w - lr * g for w, g in zip(p, grads, strict=True)]
+        return value, p, state
 
-    trained = list(params)
+    def make_step():
+        # Each step function trains its own copy of the parameters.
+        trained = list(params)
+        state = optimizer.init(trained) if optimizer else None
 
-    def step(_: Any) -> Any:
-        nonlocal trained
-        value, trained = step_fn(trained, X, y)
-        return value, trained
+        def step(_: Any) -> Any:
+            nonlocal trained, state
+            value, trained, state = step_fn(trained, state, X, y)
+            return value, trained, state
+
+        return step
+
+    def train(n: int) -> list[float]:
+        step = make_step()
+        return [float(step(None)[0]) for _ in range(n)]
 
     def loss_and_grads() -> tuple[float, list[np.ndarray]]:
         value, grads = gradient_fn(params, X, y)
@@ -125,7 +147,9 @@ def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Impl
             Phase("forward", lambda _: forward_fn(params, X, y)),
             Phase("gradient", lambda _: gradient_fn(params, X, y)),
             Phase("backward_split", backward_fn, prepare=lambda: record_fn(params, X, y)),
-            Phase("step", step),
+            Phase("step", make_step()),
         ),
         loss_and_grads=loss_and_grads,
+        train=train,
+        traces=lambda: traced,
     )

@@ -1,4 +1,4 @@
-"""TensorFlow: tf.function (default) or eager, GradientTape, device sync."""
+"""TensorFlow: tf.function (default), with XLA, or eager; GradientTape; device sync."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
-from bench.spec import Problem
+from bench.spec import Optimizer, Problem
 from bench.timing import Phase
 
 NAME = "tensorflow"
-MODES = ("function", "eager")
+# function: tf.function (graph); xla: tf.function(jit_compile=True); eager: op by op.
+MODES = ("function", "xla", "eager")
 DEFAULT_MODE = "function"
 _DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly")
 
@@ -93,7 +94,9 @@ def sync(out: Any, device: Any) -> None:
         tf.test.experimental.sync_devices()
 
 
-def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Implementation:
+def implement(
+    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+) -> Implementation:
     import tensorflow as tf
 
     if mode not in MODES:
@@ -101,7 +104,7 @@ def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Impl
     X, y = to_device(problem.X, device), to_device(problem.y, device)
     with tf.device(device):
         params = [tf.Variable(to_device(p, device)) for p in problem.params]
-        trained = [tf.Variable(to_device(p, device)) for p in problem.params]
+    functions: list[Any] = []
 
     def compile_(fn):
         def placed(*args):
@@ -109,7 +112,11 @@ def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Impl
             with tf.device(device):
                 return fn(*args)
 
-        return tf.function(placed) if mode == "function" else placed
+        if mode == "eager":
+            return placed
+        compiled = tf.function(placed, jit_compile=mode == "xla")
+        functions.append(compiled)
+        return compiled
 
     @compile_
     def forward_fn():
@@ -121,13 +128,26 @@ def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Impl
             value = loss(params, X, y)
         return value, tape.gradient(value, params)
 
-    @compile_
-    def step_fn():
-        with tf.GradientTape() as tape:
-            value = loss(trained, X, y)
-        for v, g in zip(trained, tape.gradient(value, trained), strict=True):
-            v.assign_sub(lr * g)
-        return value
+    def make_step():
+        # Each step function trains its own variables, so forward and
+        # gradient keep timing the initial parameters.
+        with tf.device(device):
+            trained = [tf.Variable(to_device(p, device)) for p in problem.params]
+            state = optimizer.init(trained) if optimizer else None
+
+        @compile_
+        def step_fn():
+            with tf.GradientTape() as tape:
+                value = loss(trained, X, y)
+            grads = tape.gradient(value, trained)
+            if optimizer:
+                optimizer.update(trained, grads, state, lr)
+            else:
+                for v, g in zip(trained, grads, strict=True):
+                    v.assign_sub(lr * g)
+            return value
+
+        return step_fn
 
     phases = [
         Phase("forward", lambda _: forward_fn()),
@@ -153,10 +173,18 @@ def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Impl
             "tf.function traces forward and backward into one graph; "
             "the direct split exists only in eager mode"
         )
+    step_fn = make_step()
     phases.append(Phase("step", lambda _: step_fn()))
+
+    def train(n: int) -> list[float]:
+        fn = make_step()
+        return [float(fn().numpy()) for _ in range(n)]
 
     def loss_and_grads() -> tuple[float, list[np.ndarray]]:
         value, grads = gradient_fn()
         return float(value.numpy()), [g.numpy() for g in grads]
 
-    return Implementation(tuple(phases), loss_and_grads, skipped)
+    def traces() -> int:
+        return sum(int(f.experimental_get_tracing_count()) for f in functions)
+
+    return Implementation(tuple(phases), loss_and_grads, train, traces, skipped)

@@ -1,4 +1,4 @@
-"""PyTorch: eager mode, autograd, CUDA sync."""
+"""PyTorch: eager mode or torch.compile, autograd, CUDA sync."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
-from bench.spec import Problem
+from bench.spec import Optimizer, Problem
 from bench.timing import Phase
 
 NAME = "torch"
-MODES = ("eager",)
+MODES = ("eager", "compile")
 DEFAULT_MODE = "eager"
 
 
@@ -83,40 +83,63 @@ def sync(out: Any, device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Implementation:
+def _traces() -> int:
+    import torch._dynamo.utils
+
+    return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+
+def implement(
+    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+) -> Implementation:
     import torch
 
-    if mode != "eager":
+    if mode not in MODES:
         raise ValueError(f"torch mode {mode!r} is not supported (modes: {', '.join(MODES)})")
+    # torch.compile compiles the model; autograd then runs its compiled backward.
+    fn = torch.compile(loss) if mode == "compile" else loss
     X, y = to_device(problem.X, device), to_device(problem.y, device)
     params = [to_device(p, device).requires_grad_(True) for p in problem.params]
-    # The step phase trains its own copy, so forward and gradient keep timing
-    # the initial parameters.
-    trained = [p.detach().clone().requires_grad_(True) for p in params]
 
     def forward(_: Any) -> Any:
         with torch.no_grad():  # no tape: the forward baseline must not record
-            return loss(params, X, y)
+            return fn(params, X, y)
 
     def gradient(_: Any) -> Any:
-        value = loss(params, X, y)
+        value = fn(params, X, y)
         return value, torch.autograd.grad(value, params)
 
     def record_forward() -> Any:
-        return loss(params, X, y)
+        return fn(params, X, y)
 
     def backward(value: Any) -> Any:
         # The same engine as loss.backward(), minus accumulating into .grad;
         # retain_graph lets one recorded forward serve every call of a block.
         return torch.autograd.grad(value, params, retain_graph=True)
 
-    def step(_: Any) -> Any:
-        value = loss(trained, X, y)
-        grads = torch.autograd.grad(value, trained)
-        with torch.no_grad():
-            for p, g in zip(trained, grads, strict=True):
-                p.sub_(g, alpha=lr)
-        return value
+    def make_step():
+        # Each step function trains its own copy, so forward and gradient
+        # keep timing the initial parameters.
+        trained = [p.detach().clone().requires_grad_(True) for p in params]
+        state = optimizer.init(trained) if optimizer else None
+
+        def step(_: Any) -> Any:
+            nonlocal trained, state
+            value = fn(trained, X, y)
+            grads = torch.autograd.grad(value, trained)
+            with torch.no_grad():
+                if optimizer:
+                    trained, state = optimizer.update(trained, grads, state, lr)
+                else:
+                    for p, g in zip(trained, grads, strict=True):
+                        p.sub_(g, alpha=lr)
+            return value
+
+        return step
+
+    def train(n: int) -> list[float]:
+        step = make_step()
+        return [float(step(None).item()) for _ in range(n)]
 
     def loss_and_grads() -> tuple[float, list[np.ndarray]]:
         value, grads = gradient(None)
@@ -127,7 +150,9 @@ def implement(loss, problem: Problem, device: Any, mode: str, lr: float) -> Impl
             Phase("forward", forward),
             Phase("gradient", gradient),
             Phase("backward_split", backward, prepare=record_forward),
-            Phase("step", step),
+            Phase("step", make_step()),
         ),
         loss_and_grads=loss_and_grads,
+        train=train,
+        traces=_traces if mode == "compile" else (lambda: 0),
     )
