@@ -27,7 +27,7 @@ def _width() -> int | None:
     return None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
 
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line
 out = Console(width=_width())
 
 

@@ -114,6 +114,7 @@ def load_file(path: Path) -> Suite:
     missing = [a for a in REQUIRED if not hasattr(module, a)]
     if missing:
         raise UserError(f"suite {name} ({path}) lacks {', '.join(missing)}: see bench/discovery.py")
+    _check_cases(name, path, module)
     suite = Suite(name, path, module)
     if not suite.frameworks:
         raise UserError(f"suite {name} ({path}) defines no loss_torch, loss_tensorflow or loss_jax")
@@ -129,6 +130,29 @@ def load_file(path: Path) -> Suite:
             f"for {', '.join(lacking)}"
         )
     return suite
+
+
+def _check_cases(name: str, path: Path, module: ModuleType) -> None:
+    """GRID and QUICK must describe cases: parameter names with integer values."""
+    grid, quick = module.GRID, module.QUICK
+
+    def is_case(c: object) -> bool:
+        return isinstance(c, dict) and bool(c) and all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in c.items()
+        )
+
+    if isinstance(grid, dict):  # a product: each parameter's list of values
+        grid_ok = bool(grid) and all(
+            isinstance(v, list | tuple) and v and all(is_case({k: x}) for x in v) for k, v in grid.items()
+        )
+    else:
+        grid_ok = isinstance(grid, list) and bool(grid) and all(is_case(c) for c in grid)
+    if not grid_ok:
+        raise UserError(
+            f"suite {name} ({path}): GRID must be {{name: [int, ...]}} or a list of {{name: int}} dicts"
+        )
+    if not (isinstance(quick, list) and quick and all(is_case(c) for c in quick)):
+        raise UserError(f"suite {name} ({path}): QUICK must be a non-empty list of {{name: int}} dicts")
 
 
 def load_dir(directory: Path) -> tuple[list[Suite], list[str]]:

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from bench import discovery, frameworks, stats
 from bench.equivalence import relative_error
 from bench.spec import PHASES, Case, Record, Settings, params_json
@@ -130,6 +132,11 @@ class Worker:
             suite.optimizer(self.fw.NAME),
         )
         loss, grads = impl.loss_and_grads()
+        shapes = [tuple(np.shape(g)) for g in grads]
+        expected = [tuple(np.shape(g)) for g in ref_grads]
+        if shapes != expected:
+            reason = f"gradient shapes {shapes} differ from the reference's {expected}; not timed"
+            return [self.record(case, p, "failed", reason=reason) for p in PHASES]
         err = relative_error(loss, grads, ref_loss, ref_grads)
         tol = suite.tolerance
         if s.allow_tf32 and self.job["device"] != "cpu":
