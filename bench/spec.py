@@ -135,6 +135,7 @@ class Record:
     ratio_ci_low: float = math.nan
     ratio_ci_high: float = math.nan
     flops: float = math.nan
+    flops_per_s: float = math.nan  # achieved: flops / median_s
     theory_ratio: float = math.nan
     equiv_error: float = math.nan
     equiv_tol: float = math.nan

@@ -13,6 +13,7 @@ Events: ``env`` (framework, device and settings in effect), ``unavailable``
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import traceback
@@ -178,13 +179,13 @@ class Worker:
             }
             if phase in impl.skipped:
                 records.append(self.record(case, phase, "skipped", reason=impl.skipped[phase]))
-            elif phase == "backward":
-                records.append(self.record(case, phase, "ok", **self._derived(timing), **common))
-            else:
-                extra = {"loss_curve": curve} if phase == "step" else {}
-                records.append(
-                    self.record(case, phase, "ok", **self._measured(timing, phase), **common, **extra)
-                )
+                continue
+            measured = self._derived(timing) if phase == "backward" else self._measured(timing, phase)
+            # A derived backward time can come out <= 0 when noise beats it.
+            t = measured["median_s"]
+            measured["flops_per_s"] = phase_flops[phase] / t if t > 0 else math.nan
+            extra = {"loss_curve": curve} if phase == "step" else {}
+            records.append(self.record(case, phase, "ok", **measured, **common, **extra))
         return records
 
     @staticmethod

@@ -136,6 +136,10 @@ def test_run_writes_results_and_prints_summary(tmp_path):
     assert (grad.ratio_ci_low <= grad.ratio).all() and (grad.ratio <= grad.ratio_ci_high).all()
     assert (grad.equiv_error < grad.equiv_tol).all()
     assert (df.machine == "testbox").all()
+    timed = ok[ok.phase != "backward"]
+    assert ((timed.flops_per_s - timed.flops / timed.median_s).abs() <= 1e-9 * timed.flops_per_s).all()
+    for curve in ok[ok.phase == "step"].loss_curve:
+        assert len(curve) == 20 and curve[-1] < curve[0]  # it learns from the shared start
 
     meta = store.read_metadata(files[0])
     assert meta["finished"] is not None
