@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -91,26 +91,33 @@ class ProgressDisplay:
         self.progress.advance(self.task, len(job.cases) - self.done_in_job)
 
 
-def summary(records: Sequence[Record]) -> Table:
-    """Forward, gradient and R = T(gradient)/T(forward) for every case measured."""
-    table = Table(title="forward vs gradient (median ms; R with its 95% CI; theory from FLOPs)")
-    for col, justify in [
-        ("suite", "left"), ("case", "left"), ("framework", "left"), ("device", "left"),
-        ("forward ms", "right"), ("gradient ms", "right"), ("R = grad/fwd", "right"),
-        ("theory", "right"), ("status", "left"),
-    ]:
-        table.add_column(col, justify=justify, no_wrap=col != "status")  # type: ignore[arg-type]
+def summary(records: Sequence[Record]) -> Group:
+    """Forward, gradient and R = T(gradient)/T(forward) for every case: one table per suite."""
     by_key: dict[tuple, dict[str, Record]] = {}
     for r in records:
         by_key.setdefault((r.suite, r.case, r.framework, r.mode, r.device), {})[r.phase] = r
+    tables: dict[str, Table] = {}
     for (suite, case, fw, mode, device), phases in by_key.items():
         f, g = phases.get("forward"), phases.get("gradient")
         if f is None or g is None:
             continue
-        status = g.status if g.status == "ok" else f"{g.status}: {g.reason[:60]}"
-        table.add_row(
-            suite, case, f"{fw} ({mode})", device, ms(f.median_s), ms(g.median_s),
-            ratio_text(g), "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}",
-            status,
+        if suite not in tables:
+            tables[suite] = _summary_table(suite)
+        status = g.status if g.status == "ok" else f"{g.status}: {g.reason[:80]}"
+        tables[suite].add_row(
+            case, f"{fw} ({mode})", device, ms(f.median_s), ms(g.median_s), ratio_text(g),
+            "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}", status,
         )
+    legend = ("times: median ms per call; R = T(gradient) / T(forward), paired by round, "
+              "with its 95% CI; theory: the same ratio in FLOPs")
+    return Group(*tables.values(), legend)
+
+
+def _summary_table(suite: str) -> Table:
+    table = Table(title=f"{suite}: forward vs gradient", title_justify="left")
+    for col, justify in [
+        ("case", "left"), ("framework", "left"), ("device", "left"), ("forward ms", "right"),
+        ("gradient ms", "right"), ("R [95% CI]", "right"), ("theory", "right"), ("status", "left"),
+    ]:
+        table.add_column(col, justify=justify, no_wrap=col != "status")  # type: ignore[arg-type]
     return table

@@ -125,7 +125,7 @@ def test_run_writes_results_and_prints_summary(tmp_path):
     files = list((results / "testbox").glob("*.parquet"))
     assert len(files) == 1
     assert f"results: {files[0]}" in proc.stdout.replace("\n", "")
-    assert "R = grad/fwd" in proc.stdout
+    assert "R [95% CI]" in proc.stdout
 
     df = bench.load(files[0])
     ok = df[df.status == "ok"]
