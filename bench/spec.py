@@ -142,6 +142,9 @@ class Record:
     # Step rows: the loss before each of the first optimizer steps, from the
     # shared initialisation (the same curve in every framework).
     loss_curve: tuple[float, ...] = field(default_factory=tuple)
+    # The machine's 1-minute load average when the case started: above the
+    # number of CPUs, other work competed with the measurement.
+    load_avg: float = math.nan
     threads: int = 0
     allow_tf32: bool = False
     dtype: str = "float32"

@@ -76,6 +76,7 @@ class Worker:
         self.device: Any = None
         self.device_name = ""
         self.version = self.fw.version()
+        self.load_avg = math.nan
 
     def start(self) -> bool:
         """Configure the framework and resolve the device; False if unavailable."""
@@ -102,6 +103,7 @@ class Worker:
 
     def record(self, case: Case, phase: str, status: str, **kw: Any) -> Record:
         s = self.settings
+        kw.setdefault("load_avg", self.load_avg)
         return Record(
             run_id=self.job["run_id"],
             machine=self.job["machine"],
@@ -223,6 +225,7 @@ class Worker:
             suite = discovery.load_file(Path(entry["path"]))
             for params in entry["cases"]:
                 case = Case.of(suite.name, params)
+                self.load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
                 self.emit({"event": "case", "suite": suite.name, "case": case.id})
                 try:
                     records = self.run_case(suite, case)

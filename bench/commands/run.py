@@ -201,6 +201,12 @@ def handle(args: argparse.Namespace) -> int:
     writer.close(frameworks=envs, interrupted=interrupted)
 
     console.out.print(console.summary(writer.records))
+    busy = max((r.load_avg for r in writer.records if r.load_avg == r.load_avg), default=0.0)
+    if busy > machine.usable_cpus():
+        console.err.print(
+            f"[yellow]the machine was busy during the run (load average up to {busy:.1f} on "
+            f"{machine.usable_cpus()} CPUs): other work competed with the timings; see load_avg[/]"
+        )
     console.out.print(f"results: {path}")
     if interrupted:
         console.err.print("[yellow]interrupted: the results file holds the cases finished so far[/]")
