@@ -22,7 +22,8 @@ A suite module defines:
   every framework the suite supports, plus ``init_numpy``/``update_numpy`` for
   the float64 reference. torch updates in place under ``no_grad``, TensorFlow
   assigns to its variables (state made of ``tf.Variable``), JAX returns new
-  arrays; all three return ``(params, state)``.
+  arrays; all three return ``(params, state)``. ``UPDATE_FLOPS`` then says
+  how many FLOPs per parameter one update costs (default 2, plain SGD).
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class Suite:
     @property
     def tolerance(self) -> float:
         return float(getattr(self.module, "TOLERANCE", DEFAULT_TOLERANCE))
+
+    @property
+    def update_flops(self) -> int:
+        """FLOPs per parameter of one optimizer update (SGD: a multiply and a subtract)."""
+        return int(getattr(self.module, "UPDATE_FLOPS", 2))
 
     @property
     def frameworks(self) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 Timing distributions are skewed (a few slow rounds when the machine is busy),
 so every location is a median, every spread an IQR, and every interval a
-percentile bootstrap: it needs no normality and works for ratios of medians.
+percentile bootstrap: it needs no normality. Paired statistics (R, the derived
+backward time) are medians of per-round ratios or differences.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def iqr(samples: Sequence[float]) -> float:
     return float(q3 - q1)
 
 
-def _bootstrap(data: tuple[np.ndarray, ...], statistic, value: float, paired: bool) -> Interval:
+def _bootstrap(data: tuple[np.ndarray, ...], statistic, value: float) -> Interval:
     from scipy import stats as sps  # scipy is slow to import; only needed here
 
     if min(len(d) for d in data) < 3:
@@ -59,7 +60,6 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic, value: float, paired: bo
         statistic,
         n_resamples=N_RESAMPLES,
         vectorized=True,
-        paired=paired,
         confidence_level=CONFIDENCE,
         # BCa's jackknife is erratic for medians of small samples; the
         # percentile method is the robust choice here.
@@ -76,34 +76,29 @@ def median_ci(samples: Sequence[float]) -> Interval:
     def stat(a: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.median(a, axis=axis)
 
-    return _bootstrap((x,), stat, median(x), paired=False)
+    return _bootstrap((x,), stat, median(x))
 
 
 def paired_ratio(num: Sequence[float], den: Sequence[float]) -> Interval:
-    """median(num) / median(den) with a 95% CI from resampling whole rounds.
+    """The median over rounds of ``num[i] / den[i]``, with a bootstrap 95% CI.
 
-    ``num[i]`` and ``den[i]`` were measured in the same round, so resampling
-    pairs keeps what drift of the machine did to both sides together.
+    ``num[i]`` and ``den[i]`` were measured in the same round, so a slowdown
+    of the machine that hits the round hits both and cancels in their ratio.
+    Taking the median of the per-round ratios keeps that cancellation; a ratio
+    of the two medians would divide numbers from different rounds.
     """
-    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    if len(a) != len(b):
-        raise ValueError(f"paired samples differ in length: {len(a)} != {len(b)}")
-
-    def stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.median(x, axis=axis) / np.median(y, axis=axis)
-
-    value = median(a) / median(b) if len(a) else math.nan
-    return _bootstrap((a, b), stat, value, paired=True)
+    a, b = _paired(num, den)
+    return median_ci(a / b)
 
 
 def paired_difference(num: Sequence[float], den: Sequence[float]) -> Interval:
-    """median(num) - median(den) with a 95% CI from resampling whole rounds."""
+    """The median over rounds of ``num[i] - den[i]``, with a bootstrap 95% CI."""
+    a, b = _paired(num, den)
+    return median_ci(a - b)
+
+
+def _paired(num: Sequence[float], den: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     if len(a) != len(b):
         raise ValueError(f"paired samples differ in length: {len(a)} != {len(b)}")
-
-    def stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.median(x, axis=axis) - np.median(y, axis=axis)
-
-    value = median(a) - median(b) if len(a) else math.nan
-    return _bootstrap((a, b), stat, value, paired=True)
+    return a, b

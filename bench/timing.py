@@ -122,11 +122,11 @@ class CaseTiming:
         return len(self.phases[0].samples_s) if self.phases else 0
 
     def ratio(self, num: str, den: str = "forward") -> stats.Interval:
-        """Paired ratio of medians, e.g. R = ratio("gradient", "forward")."""
+        """Median of per-round ratios, e.g. R = ratio("gradient", "forward")."""
         return stats.paired_ratio(self[num].samples_s, self[den].samples_s)
 
     def difference(self, num: str, den: str = "forward") -> stats.Interval:
-        """Paired difference of medians, e.g. backward = gradient - forward."""
+        """Median of per-round differences, e.g. backward = gradient - forward."""
         return stats.paired_difference(self[num].samples_s, self[den].samples_s)
 
 

@@ -164,7 +164,7 @@ class Worker:
                 "(changing shapes or guards?): the samples hold compile time; not reported"
             )
             return [self.record(case, p, "error", reason=reason, **equiv) for p in PHASES]
-        update_flops = 2 * sum(p.size for p in prob.params)  # w -= lr * g
+        update_flops = suite.update_flops * sum(p.size for p in prob.params)
         phase_flops = {
             "forward": flops.forward,
             "gradient": flops.gradient,

@@ -164,3 +164,21 @@ def test_trace_count_is_steady_after_the_first_calls(name, mode):
     for p in impl.phases:
         fw.sync(p.run(p.prepare() if p.prepare else None), device)
     assert impl.traces() == before
+
+
+@pytest.mark.slow  # torch.compile takes tens of seconds on a small CPU
+@pytest.mark.skipif(not installed("torch"), reason="torch not installed")
+def test_torch_compile_runs_every_phase_twice():
+    fw, _, prob, impl = build("torch", "compile")
+    _, ref_grads = SUITE.module.reference(prob)
+    for p in impl.phases:
+        state = p.prepare() if p.prepare else None
+        for _ in range(2):  # a block calls run repeatedly on one prepared state
+            out = p.run(state)
+    split = phase(impl, "backward_split")
+    state = split.prepare()
+    split.run(state)
+    grads = [fw.to_numpy(g) for g in split.run(state)]
+    assert relative_error(0.0, grads, 0.0, ref_grads) < 1e-5
+    assert impl.traces() > 0
+    assert out is not None

@@ -97,7 +97,14 @@ def implement(
     if mode not in MODES:
         raise ValueError(f"torch mode {mode!r} is not supported (modes: {', '.join(MODES)})")
     # torch.compile compiles the model; autograd then runs its compiled backward.
-    fn = torch.compile(loss) if mode == "compile" else loss
+    fn = loss
+    if mode == "compile":
+        import torch._functorch.config
+
+        # A compiled backward may reuse ("donate") its saved buffers, which
+        # forbids running it twice on one graph, as the direct split does.
+        torch._functorch.config.donated_buffer = False
+        fn = torch.compile(loss)
     X, y = to_device(problem.X, device), to_device(problem.y, device)
     params = [to_device(p, device).requires_grad_(True) for p in problem.params]
 
