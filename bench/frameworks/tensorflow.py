@@ -141,7 +141,12 @@ def implement(
                 value = loss(trained, X, y)
             grads = tape.gradient(value, trained)
             if optimizer:
-                optimizer.update(trained, grads, state, lr)
+                updated, _ = optimizer.update(trained, grads, state, lr)
+                # Variables must be assigned to: new tensors returned instead
+                # would never reach the next call, and nothing would train.
+                if any(u is not v for u, v in zip(updated, trained, strict=True)):
+                    raise TypeError("update_tensorflow must assign to the variables it is given "
+                                    "and return them")
             else:
                 for v, g in zip(trained, grads, strict=True):
                     v.assign_sub(lr * g)
