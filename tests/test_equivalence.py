@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import as64, central_differences
 
 from bench.discovery import load_file
 from bench.equivalence import relative_error
@@ -109,14 +110,6 @@ def test_nan_gradient_propagates():
 TINY = {"batch": 4, "width": 3, "depth": 2}
 
 
-def as64(prob: Problem, params=None) -> Problem:
-    params = prob.params if params is None else params
-    return Problem(
-        prob.X.astype(np.float64), prob.y.astype(np.float64),
-        tuple(np.asarray(p, dtype=np.float64) for p in params), prob.names,
-    )
-
-
 def loss_by_hand(prob: Problem) -> float:
     """depth=2: two tanh layers of width 3, then a linear output, mean squared error."""
     W0, b0, W1, b1, W2, b2 = (np.asarray(p, dtype=np.float64) for p in prob.params)
@@ -150,17 +143,7 @@ def test_reference_loss_is_the_forward_pass(mlp):
 def test_reference_gradients_match_central_finite_differences(mlp, seed):
     prob = as64(mlp.problem(TINY, seed=seed))
     loss, grads = mlp.reference(prob)
-    h = 1e-6
-    fd = []
-    for k, p in enumerate(prob.params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            plus = [q.copy() for q in prob.params]
-            minus = [q.copy() for q in prob.params]
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            g[idx] = (loss_by_hand(as64(prob, plus)) - loss_by_hand(as64(prob, minus))) / (2 * h)
-        fd.append(g)
+    fd = central_differences(lambda ps: loss_by_hand(as64(prob, ps)), prob.params, h=1e-6)
     # Truncation error ~h^2, round-off ~1e-16/h: both far below 1e-6.
     assert relative_error(loss, grads, loss_by_hand(prob), fd) < 1e-6
     # And a gradient 0.1 % off would be caught at that tolerance.

@@ -11,7 +11,7 @@ or a tanh per unit weighs most against 2 x fan-in FLOPs of matrix product.
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, installed
+from conftest import ROOT, installed, torch_flop_counts
 
 from bench.discovery import load_dir
 
@@ -23,23 +23,13 @@ XLA_ELEMENTWISE_SHARE = 0.30
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")
 @pytest.mark.parametrize(("suite", "case"), CASES)
 def test_analytic_flops_equal_torch_flop_counter(suite, case):
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     params = case.as_dict()
     prob = suite.module.problem(params, 0)
-    weights = [torch.tensor(p, requires_grad=True) for p in prob.params]
-    X, y = torch.tensor(prob.X), torch.tensor(prob.y)
-    loss = suite.loss("torch")
-
-    with FlopCounterMode(display=False) as forward, torch.no_grad():
-        loss(weights, X, y)
-    with FlopCounterMode(display=False) as gradient:
-        torch.autograd.grad(loss(weights, X, y), weights)
+    forward, gradient = torch_flop_counts(suite.loss("torch"), prob.params, prob.X, prob.y)
 
     expected = suite.module.flops(params)
-    assert forward.get_total_flops() == expected.forward
-    assert gradient.get_total_flops() == expected.gradient
+    assert forward == expected.forward
+    assert gradient == expected.gradient
 
 
 @pytest.mark.skipif(not installed("jax"), reason="jax not installed")

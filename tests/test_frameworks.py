@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORKS, TEST_SUITES, installed
+from conftest import (
+    FRAMEWORKS,
+    MODES,
+    TEST_SUITES,
+    each_framework,
+    each_mode,
+    forward_loss,
+    implement_suite,
+    installed,
+    numpy_training_curve,
+    phase,
+)
 
 from bench import frameworks
 from bench.discovery import load_file
@@ -20,33 +31,11 @@ SUITE = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
 PARAMS = {"batch": 16, "width": 16, "depth": 2}
 LR = 0.05
 
-MODES = [("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),
-         ("tensorflow", "xla"), ("tensorflow", "eager"), ("jax", "jit")]
-each_mode = pytest.mark.parametrize(
-    ("name", "mode"),
-    [pytest.param(n, m, id=f"{n}:{m}",
-                  marks=[pytest.mark.skipif(not installed(n), reason=f"{n} not installed")]
-                  # torch.compile takes tens of seconds to compile on a small CPU
-                  + ([pytest.mark.slow] if m == "compile" else []))
-     for n, m in MODES],
-)
-each_framework = pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.skipif(not installed(n), reason=f"{n} not installed"))
-     for n in FRAMEWORKS],
-)
-
 
 def build(name: str, mode: str | None = None):
-    fw = frameworks.get(name)
-    device, _ = fw.resolve_device("cpu")
     prob = SUITE.module.problem(PARAMS, seed=0)
-    impl = fw.implement(SUITE.loss(name), prob, device, mode or fw.DEFAULT_MODE, LR)
+    fw, device, impl = implement_suite(SUITE, name, prob, LR, mode)
     return fw, device, prob, impl
-
-
-def phase(impl, name):
-    return next(p for p in impl.phases if p.name == name)
 
 
 def test_modules_mirror_one_interface():
@@ -57,6 +46,9 @@ def test_modules_mirror_one_interface():
         assert mod.DEFAULT_MODE in mod.MODES
         assert name == mod.NAME
     assert sorted((n, m) for n in FRAMEWORKS for m in frameworks.get(n).MODES) == sorted(MODES)
+    # MODES (what the tests run over) is built from the modules: pin the modes themselves too.
+    assert sorted(MODES) == sorted([("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),
+                                    ("tensorflow", "xla"), ("tensorflow", "eager"), ("jax", "jit")])
 
 
 @each_mode
@@ -71,10 +63,8 @@ def test_loss_and_gradients_match_float64_reference(name, mode):
 @each_mode
 def test_forward_phase_computes_the_same_loss(name, mode):
     fw, device, prob, impl = build(name, mode)
-    out = phase(impl, "forward").run(None)
-    fw.sync(out, device)
     ref_loss, _ = SUITE.module.reference(prob)
-    assert float(fw.to_numpy(out)) == pytest.approx(ref_loss, rel=1e-5)
+    assert forward_loss(fw, device, impl) == pytest.approx(ref_loss, rel=1e-5)
 
 
 @pytest.mark.parametrize(("name", "mode"), [("torch", "eager"), ("jax", "jit"),
@@ -100,22 +90,10 @@ def test_tf_function_mode_says_why_it_has_no_direct_split():
     assert "tf.function" in impl.skipped["backward_split"]
 
 
-def numpy_training_curve(steps: int = 20) -> list[float]:
-    prob = SUITE.module.problem(PARAMS, seed=0)
-    params = [p.astype(np.float64) for p in prob.params]
-    losses = []
-    for _ in range(steps):
-        cur = type(prob)(prob.X, prob.y, tuple(params), prob.names)
-        loss, grads = SUITE.module.reference(cur)
-        losses.append(loss)
-        params = [p - LR * g for p, g in zip(params, grads, strict=True)]
-    return losses
-
-
 @each_mode
 def test_sgd_steps_follow_the_float64_training_curve(name, mode):
     curve = build(name, mode)[3].train(20)
-    expected = numpy_training_curve()
+    expected = numpy_training_curve(SUITE.module.reference, SUITE.module.problem(PARAMS, seed=0), LR)
     assert curve[-1] < curve[0]  # it learns
     np.testing.assert_allclose(curve, expected, rtol=1e-4)
 

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORKS, ROOT, installed
+from conftest import (
+    MODES,
+    ROOT,
+    as64,
+    case_id,
+    central_differences,
+    each_case,
+    implement_suite,
+    installed,
+    needs,
+    torch_flop_counts,
+)
 
-from bench import frameworks
 from bench.discovery import load_file
 from bench.equivalence import relative_error
-from bench.spec import Problem
 
 SUITE = load_file(ROOT / "suites" / "attention_regression.py")
 MOD = SUITE.module
 # Every dimension different, so a transposed or swapped factor cannot go unnoticed.
 TINY = {"batch": 2, "seq": 3, "dim": 4}
 ODD = {"batch": 3, "seq": 5, "dim": 8}
-QUICK_IDS = [",".join(f"{k}={v}" for k, v in p.items()) for p in MOD.QUICK]
-
-
-def as64(prob: Problem, params=None) -> Problem:
-    params = prob.params if params is None else params
-    return Problem(
-        prob.X.astype(np.float64), prob.y.astype(np.float64),
-        tuple(np.asarray(p, dtype=np.float64) for p in params), prob.names,
-    )
 
 
 # --- the problem and the float64 reference ---------------------------------------------------
@@ -53,19 +53,7 @@ def test_reference_gradients_match_central_finite_differences(seed):
     loss, grads = MOD.reference(prob)
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
     assert all(g.dtype == np.float64 for g in grads)
-    h = 1e-6
-    fd = []
-    for k, p in enumerate(prob.params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            plus = [q.copy() for q in prob.params]
-            minus = [q.copy() for q in prob.params]
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            up, _ = MOD.reference(as64(prob, plus))
-            down, _ = MOD.reference(as64(prob, minus))
-            g[idx] = (up - down) / (2 * h)
-        fd.append(g)
+    fd = central_differences(lambda ps: MOD.reference(as64(prob, ps))[0], prob.params, h=1e-6)
     # Truncation error ~h^2, round-off ~1e-16/h: both far below 1e-6.
     assert relative_error(loss, grads, loss, fd) < 1e-6
     # A gradient 0.1 % off would be caught.
@@ -96,19 +84,15 @@ def test_reference_loss_is_the_torch_forward_in_float64():
 
 # --- every framework against the reference ---------------------------------------------------
 
-FRAMEWORK_MODES = [
-    pytest.param(n, m, marks=pytest.mark.skipif(not installed(n), reason=f"{n} not installed"))
-    for n in FRAMEWORKS for m in frameworks.get(n).MODES
-]
+# Every (framework, mode); unlike ``each_mode``, torch.compile is not marked slow here.
+FRAMEWORK_MODES = [pytest.param(n, m, marks=needs(n)) for n, m in MODES]
 
 
 @pytest.mark.parametrize(("name", "mode"), FRAMEWORK_MODES)
-@pytest.mark.parametrize("params", MOD.QUICK, ids=QUICK_IDS)
+@each_case(MOD.QUICK, "params")
 def test_framework_matches_the_reference_within_the_suite_tolerance(name, mode, params):
-    fw = frameworks.get(name)
-    device, _ = fw.resolve_device("cpu")
     prob = MOD.problem(params, seed=0)
-    impl = fw.implement(SUITE.loss(name), prob, device, mode, 1e-3)
+    _, _, impl = implement_suite(SUITE, name, prob, 1e-3, mode)
     loss, grads = impl.loss_and_grads()
     ref_loss, ref_grads = MOD.reference(prob)
     assert relative_error(loss, grads, ref_loss, ref_grads) < SUITE.tolerance
@@ -152,24 +136,13 @@ def test_torch_loss_compiles_with_torch_compile():
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")
-@pytest.mark.parametrize("params", [*MOD.QUICK, ODD], ids=[*QUICK_IDS, "odd"])
+@pytest.mark.parametrize("params", [*MOD.QUICK, ODD], ids=[*map(case_id, MOD.QUICK), "odd"])
 def test_flops_are_what_torch_flop_counter_counts(params):
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     prob = MOD.problem(params, seed=0)
-    weights = [torch.from_numpy(p).requires_grad_(True) for p in prob.params]
-    X, y = torch.from_numpy(prob.X), torch.from_numpy(prob.y)
     expected = MOD.flops(params)
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        MOD.loss_torch(weights, X, y)
-    assert counter.get_total_flops() == expected.forward
-
-    with FlopCounterMode(display=False) as counter:
-        loss = MOD.loss_torch(weights, X, y)
-        torch.autograd.grad(loss, weights)
-    assert counter.get_total_flops() == expected.gradient
+    forward, gradient = torch_flop_counts(MOD.loss_torch, prob.params, prob.X, prob.y)
+    assert forward == expected.forward
+    assert gradient == expected.gradient
 
 
 def test_flops_match_a_hand_count():

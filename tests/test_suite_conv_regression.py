@@ -6,9 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORKS, installed
+from conftest import (
+    as64,
+    central_differences,
+    each_case,
+    each_framework,
+    forward_loss,
+    implement_suite,
+    installed,
+    torch_flop_counts,
+)
 
-from bench import frameworks
 from bench.discovery import load_file
 from bench.equivalence import relative_error
 from bench.spec import Problem
@@ -21,22 +29,7 @@ conv = SUITE.module
 # and an even kernel so that no symmetry hides a flipped one.
 TINY = {"batch": 3, "length": 9, "channels": 2, "depth": 2, "kernel": 4}
 
-each_framework = pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.skipif(not installed(n), reason=f"{n} not installed"))
-     for n in FRAMEWORKS],
-)
-quick_cases = pytest.mark.parametrize(
-    "case", conv.QUICK, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in conv.QUICK]
-)
-
-
-def as64(prob: Problem, params=None) -> Problem:
-    params = prob.params if params is None else params
-    return Problem(
-        prob.X.astype(np.float64), prob.y.astype(np.float64),
-        tuple(np.asarray(p, dtype=np.float64) for p in params), prob.names,
-    )
+quick_cases = each_case(conv.QUICK)
 
 
 def loss_by_loops(prob: Problem) -> float:
@@ -76,17 +69,7 @@ def test_reference_gradients_match_central_finite_differences(seed):
     loss, grads = conv.reference(prob)
     assert loss == pytest.approx(loss_by_loops(prob), rel=1e-12)
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
-    h = 1e-6
-    fd = []
-    for k, p in enumerate(prob.params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            plus = [q.copy() for q in prob.params]
-            minus = [q.copy() for q in prob.params]
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            g[idx] = (loss_by_loops(as64(prob, plus)) - loss_by_loops(as64(prob, minus))) / (2 * h)
-        fd.append(g)
+    fd = central_differences(lambda ps: loss_by_loops(as64(prob, ps)), prob.params, h=1e-6)
     # Truncation error ~h^2, round-off ~1e-16/h: both far below 1e-6.
     assert relative_error(loss, grads, loss, fd) < 1e-6
     # A gradient 0.1 % off would be caught at that tolerance.
@@ -96,37 +79,21 @@ def test_reference_gradients_match_central_finite_differences(seed):
 @each_framework
 @quick_cases
 def test_framework_matches_the_reference_within_tolerance(name, case):
-    fw = frameworks.get(name)
-    device, _ = fw.resolve_device("cpu")
     prob = conv.problem(case, seed=0)
-    impl = fw.implement(SUITE.loss(name), prob, device, fw.DEFAULT_MODE, 1e-3)
+    fw, device, impl = implement_suite(SUITE, name, prob, 1e-3)
     loss, grads = impl.loss_and_grads()
     ref_loss, ref_grads = conv.reference(prob)
     assert relative_error(loss, grads, ref_loss, ref_grads) < SUITE.tolerance
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
     # The forward phase computes the same loss without recording a tape.
-    forward = next(p for p in impl.phases if p.name == "forward")
-    out = forward.run(None)
-    fw.sync(out, device)
-    assert float(fw.to_numpy(out)) == pytest.approx(ref_loss, rel=SUITE.tolerance)
+    assert forward_loss(fw, device, impl) == pytest.approx(ref_loss, rel=SUITE.tolerance)
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")
 @quick_cases
 def test_flops_equal_torch_flop_counter(case):
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     prob = conv.problem(case, seed=0)
-    X, y = torch.from_numpy(prob.X), torch.from_numpy(prob.y)
-    params = [torch.from_numpy(p).requires_grad_(True) for p in prob.params]
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        conv.loss_torch(params, X, y)
-    forward = counter.get_total_flops()
-    with FlopCounterMode(display=False) as counter:
-        value = conv.loss_torch(params, X, y)
-        torch.autograd.grad(value, params)
-    gradient = counter.get_total_flops()
+    forward, gradient = torch_flop_counts(conv.loss_torch, prob.params, prob.X, prob.y)
     expected = conv.flops(case)
     assert (forward, gradient) == (expected.forward, expected.gradient)
 

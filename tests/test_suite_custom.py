@@ -6,9 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORKS, installed
+from conftest import (
+    FRAMEWORKS,
+    central_differences,
+    each_case,
+    each_framework,
+    each_mode,
+    forward_loss,
+    implement_suite,
+    installed,
+    numpy_training_curve,
+    phase,
+    torch_flop_counts,
+    with_params,
+)
 
-from bench import frameworks
 from bench.discovery import load_file
 from bench.equivalence import relative_error
 from bench.spec import Problem
@@ -24,24 +36,7 @@ TRAIN_CASE = cus.QUICK[0]
 LR = 0.05
 DELTA = cus.DELTA
 
-MODES = [("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),
-         ("tensorflow", "xla"), ("tensorflow", "eager"), ("jax", "jit")]
-each_mode = pytest.mark.parametrize(
-    ("name", "mode"),
-    [pytest.param(n, m, id=f"{n}:{m}",
-                  marks=[pytest.mark.skipif(not installed(n), reason=f"{n} not installed")]
-                  # torch.compile takes tens of seconds to compile on a small CPU
-                  + ([pytest.mark.slow] if m == "compile" else []))
-     for n, m in MODES],
-)
-each_framework = pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.skipif(not installed(n), reason=f"{n} not installed"))
-     for n in FRAMEWORKS],
-)
-quick_cases = pytest.mark.parametrize(
-    "case", cus.QUICK, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in cus.QUICK]
-)
+quick_cases = each_case(cus.QUICK)
 
 # Mish from very negative (e^x underflows) to very positive (a naive
 # log(1 + e^x) overflows in float32 from x = 89); Huber on both sides of
@@ -49,10 +44,6 @@ quick_cases = pytest.mark.parametrize(
 MISH_POINTS = np.array([-100.0, -20.0, -5.0, -1.5, -0.5, -1e-3, 1e-3, 0.3, 1.0, 3.0, 20.0, 100.0])
 HUBER_POINTS = np.array([0.0, 0.25, DELTA - 1e-3, DELTA, DELTA + 1e-3, 2.5, 10.0])
 HUBER_POINTS = np.concatenate([-HUBER_POINTS[::-1], HUBER_POINTS[1:]])
-
-
-def with_params(prob: Problem, params) -> Problem:
-    return Problem(prob.X, prob.y, tuple(params), prob.names)
 
 
 def mish_by_definition(x):
@@ -83,27 +74,9 @@ def residuals(prob: Problem) -> np.ndarray:
     return h @ ps[-2] + ps[-1] - prob.y
 
 
-def implement(name: str, prob: Problem, mode: str | None = None, optimizer="suite"):
-    fw = frameworks.get(name)
-    device, _ = fw.resolve_device("cpu")
-    opt = SUITE.optimizer(name) if optimizer == "suite" else optimizer
-    impl = fw.implement(SUITE.loss(name), prob, device, mode or fw.DEFAULT_MODE, LR, opt)
-    return fw, device, impl
-
-
 def numpy_curve(prob: Problem, momentum: bool = True, steps: int = 20) -> list[float]:
     """The float64 training curve: ``reference`` gradients, the suite's NumPy optimizer (or SGD)."""
-    params = [p.astype(np.float64) for p in prob.params]
-    state = cus.init_numpy(params)
-    losses = []
-    for _ in range(steps):
-        loss, grads = cus.reference(with_params(prob, params))
-        losses.append(loss)
-        if momentum:
-            params, state = cus.update_numpy(params, grads, state, LR)
-        else:
-            params = [p - LR * g for p, g in zip(params, grads, strict=True)]
-    return losses
+    return numpy_training_curve(cus.reference, prob, LR, steps, cus if momentum else None)
 
 
 def value_and_derivative(name: str, fn, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,18 +129,7 @@ def test_reference_gradients_match_central_finite_differences(seed):
     loss, grads = cus.reference(prob)
     assert loss == pytest.approx(loss_by_definition(prob), rel=1e-12)
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
-    h = 1e-6
-    fd = []
-    for k, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            plus = [q.copy() for q in params]
-            minus = [q.copy() for q in params]
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            g[idx] = (loss_by_definition(with_params(prob, plus))
-                      - loss_by_definition(with_params(prob, minus))) / (2 * h)
-        fd.append(g)
+    fd = central_differences(lambda ps: loss_by_definition(with_params(prob, ps)), params, h=1e-6)
     # Truncation error ~h^2, round-off ~1e-16/h: both far below 1e-6.
     assert relative_error(loss, grads, loss, fd) < 1e-6
     assert relative_error(loss, [1.001 * g for g in grads], loss, fd) > 5e-4
@@ -177,34 +139,21 @@ def test_reference_gradients_match_central_finite_differences(seed):
 @quick_cases
 def test_framework_matches_the_reference_within_tolerance(name, case):
     prob = cus.problem(case, seed=0)
-    fw, device, impl = implement(name, prob)
+    fw, device, impl = implement_suite(SUITE, name, prob, LR)
     loss, grads = impl.loss_and_grads()
     ref_loss, ref_grads = cus.reference(prob)
     assert relative_error(loss, grads, ref_loss, ref_grads) < SUITE.tolerance
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
-    forward = next(p for p in impl.phases if p.name == "forward")
-    out = forward.run(None)
-    fw.sync(out, device)
-    assert float(fw.to_numpy(out)) == pytest.approx(ref_loss, rel=SUITE.tolerance)
+    assert forward_loss(fw, device, impl) == pytest.approx(ref_loss, rel=SUITE.tolerance)
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")
-@pytest.mark.parametrize("case", [TINY, *cus.QUICK, *cus.GRID],
-                         ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@each_case([TINY, *cus.QUICK, *cus.GRID])
 def test_flops_equal_torch_flop_counter(case):
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     prob = cus.problem(case, seed=0)
-    X, y = torch.from_numpy(prob.X), torch.from_numpy(prob.y)
-    params = [torch.from_numpy(p).requires_grad_(True) for p in prob.params]
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        cus.loss_torch(params, X, y)
-    forward = counter.get_total_flops()
-    with FlopCounterMode(display=False) as counter:
-        torch.autograd.grad(cus.loss_torch(params, X, y), params)
+    forward, gradient = torch_flop_counts(cus.loss_torch, prob.params, prob.X, prob.y)
     expected = cus.flops(case)
-    assert (forward, counter.get_total_flops()) == (expected.forward, expected.gradient)
+    assert (forward, gradient) == (expected.forward, expected.gradient)
 
 
 def test_flops_match_a_hand_count():
@@ -317,7 +266,7 @@ def test_momentum_changes_the_float64_training_curve():
 def test_momentum_steps_follow_the_float64_training_curve(name, mode):
     prob = cus.problem(TRAIN_CASE, seed=0)
     assert SUITE.optimizer(name) is not None
-    curve = implement(name, prob, mode)[2].train(20)
+    curve = implement_suite(SUITE, name, prob, LR, mode)[2].train(20)
     expected = numpy_curve(prob)
     assert curve[-1] < 0.2 * curve[0]  # it learns
     np.testing.assert_allclose(curve, expected, rtol=1e-4)
@@ -329,15 +278,15 @@ def test_momentum_steps_follow_the_float64_training_curve(name, mode):
 @each_framework
 def test_without_the_suites_optimizer_the_framework_falls_back_to_sgd(name):
     prob = cus.problem(TRAIN_CASE, seed=0)
-    curve = implement(name, prob, optimizer=None)[2].train(20)
+    curve = implement_suite(SUITE, name, prob, LR, plain_sgd=True)[2].train(20)
     np.testing.assert_allclose(curve, numpy_curve(prob, momentum=False), rtol=1e-4)
 
 
 @each_framework
 def test_the_timed_step_trains_its_own_copy_with_its_own_velocity(name):
     prob = cus.problem(TRAIN_CASE, seed=0)
-    fw, device, impl = implement(name, prob)
-    step = next(p for p in impl.phases if p.name == "step")
+    fw, device, impl = implement_suite(SUITE, name, prob, LR)
+    step = phase(impl, "step")
     for _ in range(3):
         fw.sync(step.run(None), device)
     ref_loss = cus.reference(prob)[0]

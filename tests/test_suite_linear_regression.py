@@ -6,9 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORKS, installed
+from conftest import (
+    FRAMEWORKS,
+    central_differences,
+    each_case,
+    each_framework,
+    each_mode,
+    forward_loss,
+    implement_suite,
+    installed,
+    numpy_training_curve,
+    torch_flop_counts,
+    with_params,
+)
 
-from bench import frameworks
 from bench.discovery import load_file
 from bench.equivalence import relative_error
 from bench.spec import Problem
@@ -20,28 +31,7 @@ TINY = {"batch": 7, "features": 4}
 TRAIN_CASE = lin.QUICK[0]
 LR = 0.05  # stable: the Hessian 2/N X^T X has eigenvalues near 2 (up to about 4)
 
-MODES = [("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),
-         ("tensorflow", "xla"), ("tensorflow", "eager"), ("jax", "jit")]
-each_mode = pytest.mark.parametrize(
-    ("name", "mode"),
-    [pytest.param(n, m, id=f"{n}:{m}",
-                  marks=[pytest.mark.skipif(not installed(n), reason=f"{n} not installed")]
-                  # torch.compile takes tens of seconds to compile on a small CPU
-                  + ([pytest.mark.slow] if m == "compile" else []))
-     for n, m in MODES],
-)
-each_framework = pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.skipif(not installed(n), reason=f"{n} not installed"))
-     for n in FRAMEWORKS],
-)
-quick_cases = pytest.mark.parametrize(
-    "case", lin.QUICK, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in lin.QUICK]
-)
-
-
-def with_params(prob: Problem, params) -> Problem:
-    return Problem(prob.X, prob.y, tuple(params), prob.names)
+quick_cases = each_case(lin.QUICK)
 
 
 def loss_by_loops(prob: Problem) -> float:
@@ -53,24 +43,6 @@ def loss_by_loops(prob: Problem) -> float:
         pred = b[0] + sum(X[i, j] * w[j, 0] for j in range(X.shape[1]))
         total += (pred - y[i, 0]) ** 2
     return total / X.shape[0]
-
-
-def implement(name: str, prob: Problem, mode: str | None = None, optimizer=None):
-    fw = frameworks.get(name)
-    device, _ = fw.resolve_device("cpu")
-    impl = fw.implement(SUITE.loss(name), prob, device, mode or fw.DEFAULT_MODE, LR, optimizer)
-    return fw, device, impl
-
-
-def numpy_sgd_curve(prob: Problem, steps: int = 20) -> list[float]:
-    """Plain SGD in float64 from the shared float32 start, gradients from ``reference``."""
-    params = [p.astype(np.float64) for p in prob.params]
-    losses = []
-    for _ in range(steps):
-        loss, grads = lin.reference(with_params(prob, params))
-        losses.append(loss)
-        params = [p - LR * g for p, g in zip(params, grads, strict=True)]
-    return losses
 
 
 def test_problem_has_the_canonical_layout():
@@ -102,18 +74,7 @@ def test_reference_gradients_match_central_finite_differences(seed):
     loss, grads = lin.reference(prob)
     assert loss == pytest.approx(loss_by_loops(prob), rel=1e-12)
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
-    h = 1e-6
-    fd = []
-    for k, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            plus = [q.copy() for q in params]
-            minus = [q.copy() for q in params]
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            g[idx] = (loss_by_loops(with_params(prob, plus))
-                      - loss_by_loops(with_params(prob, minus))) / (2 * h)
-        fd.append(g)
+    fd = central_differences(lambda ps: loss_by_loops(with_params(prob, ps)), params, h=1e-6)
     # The loss is quadratic: central differences are exact up to round-off (~1e-10).
     assert relative_error(loss, grads, loss, fd) < 1e-7
     assert relative_error(loss, [1.001 * g for g in grads], loss, fd) > 5e-4
@@ -123,50 +84,36 @@ def test_reference_gradients_match_central_finite_differences(seed):
 @quick_cases
 def test_framework_matches_the_reference_within_tolerance(name, case):
     prob = lin.problem(case, seed=0)
-    fw, device, impl = implement(name, prob)
+    fw, device, impl = implement_suite(SUITE, name, prob, LR, plain_sgd=True)
     loss, grads = impl.loss_and_grads()
     ref_loss, ref_grads = lin.reference(prob)
     assert relative_error(loss, grads, ref_loss, ref_grads) < SUITE.tolerance
     assert [g.shape for g in grads] == [p.shape for p in prob.params]
     assert [g.dtype for g in grads] == [np.float32] * 2
-    forward = next(p for p in impl.phases if p.name == "forward")
-    out = forward.run(None)
-    fw.sync(out, device)
-    assert float(fw.to_numpy(out)) == pytest.approx(ref_loss, rel=SUITE.tolerance)
+    assert forward_loss(fw, device, impl) == pytest.approx(ref_loss, rel=SUITE.tolerance)
 
 
 @each_mode
 def test_sgd_steps_follow_the_float64_training_curve(name, mode):
     prob = lin.problem(TRAIN_CASE, seed=0)
     assert SUITE.optimizer(name) is None  # plain SGD: the harness's own update
-    curve = implement(name, prob, mode)[2].train(20)
-    expected = numpy_sgd_curve(prob)
+    curve = implement_suite(SUITE, name, prob, LR, mode, plain_sgd=True)[2].train(20)
+    expected = numpy_training_curve(lin.reference, prob, LR)
     assert curve[-1] < 0.5 * curve[0]  # it learns
     np.testing.assert_allclose(curve, expected, rtol=1e-4)
 
 
 def torch_counts(case: dict, vector_w: bool = False) -> tuple[int, int]:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """FlopCounterMode's (forward, gradient) for the case; ``vector_w``: with w and y as vectors."""
     prob = lin.problem(case, seed=0)
-    X, y = torch.from_numpy(prob.X), torch.from_numpy(prob.y)
-    w, b = prob.params
+    (w, b), y = prob.params, prob.y
     if vector_w:
         w, y = w[:, 0], y[:, 0]
-    params = [torch.from_numpy(np.ascontiguousarray(p)).requires_grad_(True) for p in (w, b)]
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        lin.loss_torch(params, X, y)
-    forward = counter.get_total_flops()
-    with FlopCounterMode(display=False) as counter:
-        value = lin.loss_torch(params, X, y)
-        torch.autograd.grad(value, params)
-    return forward, counter.get_total_flops()
+    return torch_flop_counts(lin.loss_torch, [w, b], prob.X, y)
 
 
 @pytest.mark.skipif(not installed("torch"), reason="torch not installed")
-@pytest.mark.parametrize("case", [TINY, *lin.QUICK, *lin.GRID],
-                         ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@each_case([TINY, *lin.QUICK, *lin.GRID])
 def test_flops_equal_torch_flop_counter(case):
     expected = lin.flops(case)
     assert torch_counts(case) == (expected.forward, expected.gradient)
