@@ -120,11 +120,14 @@ def test_run_writes_results_and_prints_summary(tmp_path):
     proc = bench_cli(
         "run", "--framework", "jax", "--suites", str(TEST_SUITES / "tiny"), "--quick",
         "--budget", "0.05", "--machine", "testbox", "--results", str(results),
+        "--reports", str(tmp_path / "reports"),
     )
     assert proc.returncode == 0, proc.stderr
     files = list((results / "testbox").glob("*.parquet"))
     assert len(files) == 1
     assert f"results: {files[0]}" in proc.stdout.replace("\n", "")
+    report = tmp_path / "reports" / f"{files[0].stem}.html"
+    assert report.exists() and "<svg" in report.read_text()
     assert "R [95% CI]" in proc.stdout
 
     df = bench.load(files[0])

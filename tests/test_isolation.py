@@ -14,7 +14,7 @@ GOOD_CASE, BAD_CASE, AFTER_CASE = (f"batch={b},width=16,depth=2" for b in (8, 16
 def run_faulty(tmp_path, fault: str, *extra: str):
     results = tmp_path / "results"
     proc = bench_cli(
-        "run", "--framework", "torch,jax", "--suites", FAULTY, "--quick", "--budget", "0.05",
+        "run", "--framework", "torch,jax", "--suites", FAULTY, "--quick", "--budget", "0.05", "--no-report",
         "--machine", "m", "--results", str(results), *extra, env={"BENCH_TEST_FAULT": fault},
     )
     files = list((results / "m").glob("*.parquet"))

@@ -24,7 +24,7 @@ def test_tutorial_suite_runs_in_every_framework(tmp_path):
     (folder / "softsign.py").write_text(tutorial_code())
     assert bench_cli("list", "--suites", str(folder)).returncode == 0
 
-    proc = bench_cli("run", "--suites", str(folder), "--quick", "--framework", "torch,jax",
+    proc = bench_cli("run", "--suites", str(folder), "--quick", "--framework", "torch,jax", "--no-report",
                      "--budget", "0.05", "--machine", "m", "--results", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr
     df = bench.load(tmp_path / "r")

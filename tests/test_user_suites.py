@@ -43,7 +43,7 @@ def test_broken_user_suites_are_reported_and_the_others_run(tmp_path):
         (folder / f"{name}.py").write_text(HEADER + body)
     results = tmp_path / "results"
 
-    proc = bench_cli("run", "--framework", "jax", "--suites", str(folder), "--quick",
+    proc = bench_cli("run", "--framework", "jax", "--suites", str(folder), "--quick", "--no-report",
                      "--budget", "0.05", "--machine", "m", "--results", str(results))
 
     assert proc.returncode == 1  # the run went through, but not every row measured

@@ -52,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="name of this machine's results folder (default: from the hardware fingerprint)")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results tree (default: ./results)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                   help="write the HTML report of the run to DIR/<run-id>.html (default: ./reports)")
+    p.add_argument("--no-report", action="store_true", help="write no HTML report")
     p.add_argument("--seed", type=int, default=0, help="seed of data and initial weights (default 0)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="kill a worker that makes no progress for this long (default: 120, "
@@ -211,6 +214,16 @@ def handle(args: argparse.Namespace) -> int:
             "competed with the timings; see the load_avg column[/]"
         )
     console.out.print(f"results: {path}")
+    if not args.no_report:
+        from rich.markup import escape
+
+        from bench import report
+
+        try:
+            console.out.print(f"report: {report.write([path], args.reports / f'{run_id}.html')}")
+        except Exception as exc:  # the results are stored: a report failure must not lose the run
+            console.err.print(f"[yellow]no report written ({escape(str(exc))}); retry with "
+                              f"`bench report {path}`[/]")
     if interrupted:
         console.err.print("[yellow]interrupted: the results file holds the cases finished so far[/]")
         return 130

@@ -1,0 +1,528 @@
+"""The report's figures, drawn with matplotlib and returned as inline SVG text.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot, so no
+global backend or figure registry is touched) under an ``rc_context``. Each
+figure is one SVG however large the run: suites become panels of one figure
+(small multiples) or markers, never extra figures. Only rows with status ok
+are drawn; the page lists the others.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData
+
+WIDTH_IN = 10.0
+PHASE_STYLE = {  # phase -> (line style, marker)
+    "forward": ("-", "o"),
+    "gradient": ("--", "s"),
+    "step": (":", "^"),
+    "backward_split": ("-.", "D"),
+}
+SUITE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+RC = {
+    "svg.fonttype": "none",  # text stays text: smaller, selectable, readable
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+@dataclass
+class Fig:
+    id: str
+    title: str
+    caption: str
+    svg: str | None  # None: not drawn, ``note`` says why
+    note: str = ""
+
+
+def text(s: object) -> str:
+    """Data text for matplotlib: a ``$`` would start mathtext."""
+    return str(s).replace("$", r"\$")
+
+
+class Palette:
+    """One colour per series and one marker per suite, the same in every figure.
+
+    With at most two devices, a framework (and mode) keeps its hue on both: dark on
+    the first device, light on the second (tab20's pairs).
+    """
+
+    def __init__(self, data: ReportData) -> None:
+        from matplotlib import colormaps
+
+        combos = data.rows.drop_duplicates("series").set_index("series")
+        groups = {s: (combos.at[s, "machine"], combos.at[s, "run_id"], combos.at[s, "framework"],
+                      combos.at[s, "mode"]) for s in data.series}
+        hues = list(dict.fromkeys(groups.values()))
+        devices = sorted(data.rows["device"].unique())
+        if len(devices) <= 2 and len(hues) <= 10:
+            tab20 = colormaps["tab20"]
+            self.color = {s: tab20(2 * hues.index(groups[s]) + devices.index(combos.at[s, "device"]))
+                          for s in data.series}
+        else:
+            cmap = colormaps["tab10" if len(data.series) <= 10 else "tab20"]
+            self.color = {s: cmap(i % cmap.N) for i, s in enumerate(data.series)}
+        suites = sorted(data.rows["suite"].unique())
+        self.marker = {s: SUITE_MARKERS[i % len(SUITE_MARKERS)] for i, s in enumerate(suites)}
+
+    def series_handles(self, labels: list[str]) -> list[Line2D]:
+        return [Line2D([], [], color=self.color[s], marker="o", ms=4, lw=1.2, label=text(s)) for s in labels]
+
+    def suite_handles(self, suites: list[str]) -> list[Line2D]:
+        return [Line2D([], [], color="0.35", marker=self.marker[s], ls="none", ms=4, label=text(s))
+                for s in suites]
+
+
+@dataclass
+class _Layout:
+    nrows: int
+    ncols: int
+    axes_h: float
+    title_in: float
+    below_in: float
+
+
+def _grid(n: int, ncols: int = 2, axes_h: float = 2.6, title_in: float = 0.3,
+          below_in: float = 0.5) -> tuple[Figure, list]:
+    """A figure of ``n`` panels. Its size and margins are set by ``_finish`` in inches,
+    once the legend is known (fixed margins: no layout engine, which would draw twice)."""
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(WIDTH_IN, 4))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig._bench_layout = _Layout(nrows, ncols, axes_h, title_in, below_in)  # type: ignore[attr-defined]
+    return fig, axes[:n]
+
+
+def _finish(fig: Figure, handles: list[Line2D], ncols: int | None = None) -> Figure:
+    """Size the figure and place the shared legend above the panels."""
+    lay: _Layout = fig._bench_layout  # type: ignore[attr-defined]
+    ncols = ncols or min(len(handles), 4) or 1
+    rows = math.ceil(len(handles) / ncols)
+    left, right, gap_w = 0.8, 0.25, 0.9
+    top = 0.1 + 0.2 * rows + lay.title_in
+    height = top + lay.nrows * lay.axes_h + (lay.nrows - 1) * (lay.title_in + lay.below_in) + lay.below_in
+    axes_w = (WIDTH_IN - left - right - (lay.ncols - 1) * gap_w) / lay.ncols
+    fig.set_size_inches(WIDTH_IN, height)
+    fig.subplots_adjust(left=left / WIDTH_IN, right=1 - right / WIDTH_IN, top=1 - top / height,
+                        bottom=lay.below_in / height, hspace=(lay.title_in + lay.below_in) / lay.axes_h,
+                        wspace=gap_w / axes_w)
+    if handles:
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.04 / height),
+                   frameon=False, ncols=ncols, handlelength=2.5, columnspacing=1.5)
+    return fig
+
+
+def to_svg(fig: Figure, prefix: str, title: str) -> str:
+    """The figure as an ``<svg>`` element for inline use: no XML prolog, no DOCTYPE
+    (it names a URL), no metadata, width from CSS, ids made unique on the page."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    s = buf.getvalue()
+    s = s[s.index("<svg"):]
+    s = re.sub(r"<metadata>.*?</metadata>\s*", "", s, flags=re.S)
+    s = re.sub(r'^<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", s, count=1)
+    s = re.sub(r' id="([^"]+)"', rf' id="{prefix}-\1"', s)
+    s = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', s)
+    s = re.sub(r"url\(#([A-Za-z0-9_.-]+)\)", rf"url(#{prefix}-\1)", s)
+    label = title.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("<svg", f'<svg class="figure" role="img" aria-label="{label}"', 1).strip()
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _tick_label(v: float) -> str:
+    """Plain text: 0.05, 20, 500, 2×10⁶, 10⁷ (no mathtext)."""
+    if v <= 0 or not math.isfinite(v):
+        return ""
+    if 0.01 <= v < 1000:
+        return f"{v:g}"
+    e = math.floor(math.log10(v) + 1e-9)
+    m = round(v / 10**e, 3)
+    power = "10" + str(e).translate(_SUPERSCRIPT)
+    return power if m == 1 else f"{m:g}×{power}"
+
+
+def log_axes(ax, *which: str) -> None:
+    """Log scale with plain-text tick labels (matplotlib's default labels are mathtext,
+    which is slow to lay out); minor ticks get labels only on an axis shorter than 1.5 decades."""
+    from matplotlib.ticker import FuncFormatter
+
+    for name in which:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        (ax.set_xscale if name == "x" else ax.set_yscale)("log")
+        limits = ax.get_xlim if name == "x" else ax.get_ylim
+
+        def minor(v: float, _pos: int, limits=limits) -> str:
+            lo, hi = limits()
+            if lo <= 0 or hi <= 0 or v <= 0:
+                return ""
+            span = abs(math.log10(hi / lo))
+            lead = round(v / 10 ** math.floor(math.log10(v) + 1e-9))
+            shown = (2, 3, 4, 5, 6, 7, 8, 9) if span < 0.5 else (2, 3, 5) if span < 1 else \
+                (2, 5) if span < 2 else ()
+            return _tick_label(v) if lead in shown else ""
+
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick_label(v)))
+        axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _cases_by_size(rows: pd.DataFrame) -> list[str]:
+    cases = rows[["case", "size"]].drop_duplicates("case")
+    return cases.sort_values(["size", "case"], na_position="last")["case"].tolist()
+
+
+def case_labels(cases: list[str]) -> tuple[list[str], str]:
+    """Short tick labels: when every case names the same parameters in the same order,
+    only the values (``256, 512, 4``), and the names go into the axis label."""
+    split = [[kv.partition("=") for kv in c.split(",")] for c in cases]
+    keys = {tuple(k for k, _, _ in parts) for parts in split}
+    if len(keys) == 1 and all(sep for parts in split for _, sep, _ in parts):
+        names = next(iter(keys))
+        return [", ".join(v for _, _, v in parts) for parts in split], "case: " + ", ".join(names)
+    return cases, "case"
+
+
+def _loglog_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    good = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if good.sum() < 2 or np.unique(x[good]).size < 2:
+        return None
+    slope, intercept = np.polyfit(np.log10(x[good]), np.log10(y[good]), 1)
+    return float(slope), float(intercept)
+
+
+# The figures ----------------------------------------------------------------
+
+
+def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["median_s"] > 0)]
+    if ok.empty:
+        return None, "No forward, gradient or step time was measured."
+    suites = sorted(ok["suite"].unique())
+    ticks = {}
+    for suite in suites:
+        cases = _cases_by_size(ok[ok["suite"] == suite])
+        ticks[suite] = (cases, *case_labels(cases))
+    longest = max(len(label) for _, labels, _ in ticks.values() for label in labels)
+    # Horizontal labels when they fit side by side in a panel (about 4 in wide), else upright.
+    upright = any(len(labels) * (max(map(len, labels)) + 2) * 6.5 * 0.6 > 4 * 72
+                  for _, labels, _ in ticks.values())
+    below = 0.45 + (longest * 6.5 * 0.6 / 72 if upright else 0.1)
+    fig, axes = _grid(len(suites), below_in=below)
+    for ax, suite in zip(axes, suites, strict=True):
+        s = ok[ok["suite"] == suite]
+        cases, labels, xlabel = ticks[suite]
+        pos = {c: i for i, c in enumerate(cases)}
+        for label in d.series:
+            for phase, (ls, marker) in PHASE_STYLE.items():
+                p = s[(s["series"] == label) & (s["phase"] == phase)]
+                if p.empty:
+                    continue
+                x = p["case"].map(pos).to_numpy()
+                order = np.argsort(x)
+                ax.plot(x[order], p["median_s"].to_numpy()[order] * 1e3, ls=ls, marker=marker, ms=3,
+                        lw=1, color=pal.color[label])
+        log_axes(ax, "y")
+        ax.set_xticks(range(len(cases)), [text(c) for c in labels], rotation=90 if upright else 0,
+                      fontsize=6.5)
+        ax.set_xlabel(text(xlabel))
+        ax.set_xlim(-0.5, len(cases) - 0.5)
+        ax.set_title(text(suite))
+        ax.set_ylabel("median ms per call")
+    phases = [Line2D([], [], color="0.3", ls=ls, marker=m, ms=3, label=p)
+              for p, (ls, m) in PHASE_STYLE.items() if p != "backward_split"]
+    _finish(fig, pal.series_handles(d.series) + phases)
+    return fig, ""
+
+
+def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    g = d.ok[(d.ok["phase"] == "gradient") & d.ok["ratio"].notna() & (d.ok["size"] > 0)]
+    if g.empty:
+        return None, "No gradient was measured."
+    suites = sorted(g["suite"].unique())
+    fig, axes = _grid(len(suites))
+    n = len(d.series)
+    for ax, suite in zip(axes, suites, strict=True):
+        s = g[g["suite"] == suite]
+        for i, label in enumerate(d.series):
+            p = s[s["series"] == label].sort_values("size")
+            if p.empty:
+                continue
+            jitter = 10 ** (0.015 * (i - (n - 1) / 2))  # side by side at the same size
+            r = p["ratio"].to_numpy()
+            lo = np.nan_to_num(r - p["ratio_ci_low"].to_numpy(), nan=0.0).clip(0)
+            hi = np.nan_to_num(p["ratio_ci_high"].to_numpy() - r, nan=0.0).clip(0)
+            ax.errorbar(p["size"].to_numpy() * jitter, r, yerr=[lo, hi], fmt="o", ms=3.5, elinewidth=1,
+                        capsize=2, color=pal.color[label])
+        th = s[["size", "theory_ratio"]].dropna().drop_duplicates().sort_values("size")
+        if not th.empty:
+            ax.plot(th["size"], th["theory_ratio"], "k_", ms=12, mew=2)
+        ax.axhline(CHEAP_GRADIENT_BOUND, color="0.4", ls="--", lw=1)
+        ax.axhline(1, color="0.6", ls=":", lw=1)
+        log_axes(ax, "x")
+        top = max(CHEAP_GRADIENT_BOUND + 0.5, float(np.nanmax(s["ratio_ci_high"].fillna(s["ratio"]))) * 1.05)
+        ax.set_ylim(0, top)
+        ax.set_title(text(suite))
+        ax.set_xlabel("problem size: forward FLOPs")
+        ax.set_ylabel("R = T(gradient) / T(forward)")
+    extra = [Line2D([], [], color="k", marker="_", ms=10, mew=2, ls="none", label="FLOP theory"),
+             Line2D([], [], color="0.4", ls="--", label=f"cheap-gradient bound ≈ {CHEAP_GRADIENT_BOUND:.0f}")]
+    _finish(fig, pal.series_handles(d.series) + extra)
+    return fig, ""
+
+
+def time_vs_flops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0) & (d.ok["flops"] > 0)]
+    if ok.empty:
+        return None, "No timed phase has a FLOP count."
+    phases = [p for p in ("forward", "gradient") if (ok["phase"] == p).any()]
+    fig, axes = _grid(len(phases))
+    for ax, phase in zip(axes, phases, strict=True):
+        p = ok[ok["phase"] == phase]
+        fits = []
+        for label in d.series:
+            s = p[p["series"] == label]
+            if s.empty:
+                continue
+            for suite, ss in s.groupby("suite"):
+                ax.scatter(ss["flops"], ss["median_s"], s=12, color=pal.color[label],
+                           marker=pal.marker[suite])
+            fit = _loglog_fit(s["flops"].to_numpy(float), s["median_s"].to_numpy(float))
+            if fit:
+                slope, icpt = fit
+                xs = np.geomspace(s["flops"].min(), s["flops"].max(), 20)
+                ax.plot(xs, 10 ** (icpt + slope * np.log10(xs)), color=pal.color[label], lw=1)
+                fits.append(Line2D([], [], color=pal.color[label], lw=1, label=f"slope {slope:.2f}"))
+        log_axes(ax, "x", "y")
+        ax.set_title(f"{phase}: time against FLOPs, fitted slope per framework")
+        ax.set_xlabel(f"FLOPs of one {phase} call")
+        ax.set_ylabel("median seconds per call")
+        if fits:
+            ax.legend(handles=fits, loc="upper left", fontsize=7)
+    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())), ncols=4)
+    return fig, ""
+
+
+def gflops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[(d.ok["flops_per_s"] > 0) & (d.ok["size"] > 0)]
+    phases = [p for p in ("forward", "gradient", "backward_split", "step") if (ok["phase"] == p).any()]
+    if not phases:
+        return None, "No achieved FLOP rate was measured."
+    fig, axes = _grid(len(phases))
+    for ax, phase in zip(axes, phases, strict=True):
+        p = ok[ok["phase"] == phase]
+        for label in d.series:
+            for suite, s in p[p["series"] == label].groupby("suite"):
+                ax.scatter(s["size"], s["flops_per_s"] / 1e9, s=12, color=pal.color[label],
+                           marker=pal.marker[suite])
+        log_axes(ax, "x", "y")
+        ax.set_title(f"{phase}: achieved GFLOP/s")
+        ax.set_xlabel("problem size: forward FLOPs")
+        ax.set_ylabel("GFLOP/s")
+    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())), ncols=4)
+    return fig, ""
+
+
+def relative_speed(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0)].copy()
+    keys = ["machine", "device", "suite", "case", "phase"]
+    ok["n"] = ok.groupby(keys)["series"].transform("nunique")
+    ok = ok[ok["n"] > 1]
+    if ok.empty:
+        return None, ("Only one framework and mode per device was measured: there is nothing to compare "
+                      "side by side.")
+    ok["rel"] = ok.groupby(keys)["median_s"].transform("min") / ok["median_s"]
+    phases = [p for p in ("forward", "gradient") if (ok["phase"] == p).any()]
+    fig, axes = _grid(len(phases))
+    handles = []
+    for ax, phase in zip(axes, phases, strict=True):
+        p = ok[ok["phase"] == phase]
+        for label in d.series:
+            for suite, s in p[p["series"] == label].groupby("suite"):
+                ax.scatter(s["size"], s["rel"], s=14, color=pal.color[label], marker=pal.marker[suite],
+                           alpha=0.85)
+        log_axes(ax, "x")
+        ax.set_ylim(0, 1.08)
+        ax.axhline(1, color="0.5", lw=0.8)
+        ax.set_title(f"{phase}: speed relative to the fastest")
+        ax.set_xlabel("problem size: forward FLOPs")
+        ax.set_ylabel("fastest time / this time  (1 = fastest)")
+    g = ok[ok["phase"] == "gradient"] if "gradient" in phases else ok
+    med = g.groupby("series")["rel"].median()
+    for label in d.series:
+        if label in med:
+            handles.append(Line2D([], [], color=pal.color[label], marker="o", ls="none", ms=4,
+                                  label=f"{text(label)}: median {med[label]:.2f}"))
+    _finish(fig, handles + pal.suite_handles(sorted(ok["suite"].unique())), ncols=3)
+    return fig, ""
+
+
+def device_speedup(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0)]
+    cpu = ok[ok["device"] == "cpu"]
+    gpu = ok[ok["device"] != "cpu"]
+    keys = ["machine", "framework", "mode", "suite", "case", "phase"]
+    if cpu.empty or gpu.empty:
+        return None, ("Only one device was measured (this figure needs CPU and GPU rows of the same "
+                      "framework, e.g. bench run --device cpu,cuda).")
+    cpu_t = cpu.groupby(keys, as_index=False)["median_s"].median().rename(columns={"median_s": "t_cpu"})
+    pairs = gpu.merge(cpu_t, on=keys)
+    if pairs.empty:
+        return None, "CPU and GPU rows exist, but no framework measured the same case on both."
+    pairs = pairs.assign(speedup=pairs["t_cpu"] / pairs["median_s"])
+    phases = [p for p in ("forward", "gradient") if (pairs["phase"] == p).any()]
+    fig, axes = _grid(len(phases))
+    for ax, phase in zip(axes, phases, strict=True):
+        p = pairs[pairs["phase"] == phase]
+        handles = []
+        for label in d.series:
+            s = p[p["series"] == label]
+            if s.empty:
+                continue
+            for suite, ss in s.groupby("suite"):
+                ax.scatter(ss["size"], ss["speedup"], s=14, color=pal.color[label], marker=pal.marker[suite])
+            x, y = s["size"].to_numpy(float), s["speedup"].to_numpy(float)
+            if (y > 1).all():
+                where = "faster on every case"
+            elif (y < 1).all():
+                where = "slower on every case"
+            else:
+                fit = _loglog_fit(x, y)
+                where = "crosses 1: no trend"
+                if fit and fit[0] != 0:
+                    cross = 10 ** (-fit[1] / fit[0])
+                    xs = np.geomspace(x.min(), x.max(), 20)
+                    ax.plot(xs, 10 ** (fit[1] + fit[0] * np.log10(xs)), color=pal.color[label], lw=1)
+                    ax.axvline(cross, color=pal.color[label], ls=":", lw=1)
+                    where = f"crosses 1 near {cross:.2g} FLOPs (log-log fit)"
+            handles.append(Line2D([], [], color=pal.color[label], marker="o", ms=4, lw=1,
+                                  label=f"{text(label)}: {where}"))
+        ax.axhline(1, color="0.3", lw=1)
+        log_axes(ax, "x", "y")
+        ax.set_title(f"{phase}: GPU speedup (CPU time / GPU time)")
+        ax.set_xlabel("problem size: forward FLOPs")
+        ax.set_ylabel("speedup (> 1: the GPU is faster)")
+        ax.legend(handles=handles, loc="upper left", fontsize=6.5)
+    _finish(fig, pal.suite_handles(sorted(pairs["suite"].unique())))
+    return fig, ""
+
+
+def first_call(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["first_call_s"] > 0)]
+    if ok.empty:
+        return None, "No first call was timed."
+    phases = [p for p in ("forward", "gradient", "step") if (ok["phase"] == p).any()]
+    fig, axes = _grid(len(phases), ncols=3, axes_h=2.4)
+    for ax, phase in zip(axes, phases, strict=True):
+        p = ok[ok["phase"] == phase]
+        for label in d.series:
+            for suite, s in p[p["series"] == label].groupby("suite"):
+                ax.scatter(s["size"], s["first_call_s"], s=12, color=pal.color[label],
+                           marker=pal.marker[suite])
+        log_axes(ax, "x", "y")
+        ax.set_title(f"{phase}: first call")
+        ax.set_xlabel("problem size: forward FLOPs")
+        ax.set_ylabel("seconds (tracing and compilation included)")
+    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())), ncols=4)
+    return fig, ""
+
+
+def loss_curves(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    steps = d.ok[(d.ok["phase"] == "step")]
+    steps = steps[steps["loss_curve"].map(len) > 0]
+    if steps.empty:
+        return None, "No training loss curve was recorded (no step row with status ok)."
+    suites = sorted(steps["suite"].unique())
+    fig, axes = _grid(len(suites), axes_h=2.3, title_in=0.45)
+    styles = ["-", "--", ":", "-."]
+    for ax, suite in zip(axes, suites, strict=True):
+        s = steps[steps["suite"] == suite]
+        counts = s.groupby("case").agg(n=("series", "nunique"), size=("size", "max"))
+        case = counts.sort_values(["n", "size"]).index[-1]  # the largest case most frameworks ran
+        c = s[s["case"] == case]
+        curves = []
+        for i, label in enumerate(d.series):
+            for curve in c[c["series"] == label]["loss_curve"]:
+                y = np.asarray(curve, dtype=float)
+                curves.append(y)
+                ax.plot(np.arange(len(y)), y, ls=styles[i % len(styles)], lw=max(3.0 - 0.6 * i, 1.0),
+                        color=pal.color[label], alpha=0.8)
+        if len(curves) > 1:
+            n = min(len(y) for y in curves)
+            stack = np.vstack([y[:n] for y in curves])
+            spread = float(np.max((stack.max(0) - stack.min(0)) / np.maximum(np.abs(stack).max(0), 1e-30)))
+            gap = f"largest relative gap between the {len(curves)} curves: {spread:.1e}"
+        else:
+            gap = "one curve: nothing to compare it with"
+        ax.set_title(f"{text(suite)}: {text(case)}\n{gap}", fontsize=8)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("loss before the step")
+    _finish(fig, pal.series_handles(d.series))
+    return fig, ""
+
+
+FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+    ("times", "Time per case",
+     "Median time of one call of the forward pass, the gradient (loss and gradient in one call) and "
+     "an optimizer step, per case (sorted by forward FLOPs) and framework, log scale. The gap between "
+     "the forward and gradient lines is R.", times_per_case),
+    ("ratio", "R against problem size",
+     "R = T(gradient) / T(forward) per case with its 95% CI (bootstrap over paired rounds), against the "
+     "case's forward FLOPs. Black bars: the FLOP theory (theory_ratio). Dashed line: the cheap-gradient "
+     "bound of about 4. Small cases are not FLOP-bound, so R there reflects overhead.", ratio_vs_size),
+    ("scaling", "Time against FLOPs",
+     "Median time per call against the call's FLOPs, log-log, with a least-squares line per framework "
+     "(fitted on the logs). Slope 1: time proportional to FLOPs; below 1: a fixed overhead dominates the "
+     "small cases.", time_vs_flops),
+    ("gflops", "Achieved GFLOP/s per phase",
+     "Analytic FLOPs of one call divided by its median time, per phase. backward_split is the backward "
+     "pass timed alone where the framework allows it.", gflops),
+    ("relative", "Frameworks side by side",
+     "Speed relative to the fastest framework (and mode) on the same case and device: the fastest time "
+     "divided by this one, 1 for the fastest. The legend gives each framework's median over cases of the "
+     "gradient panel.", relative_speed),
+    ("devices", "Devices side by side",
+     "GPU speedup (CPU time / GPU time) of the same framework and case against problem size, with a "
+     "log-log fit and where it crosses 1.", device_speedup),
+    ("first-call", "First call (compile) time",
+     "The first call of each phase, timed on its own: tracing and compilation (jax.jit, tf.function) "
+     "land here and never in the steady-state times.", first_call),
+    ("loss", "Training loss curves",
+     "The loss before each of the first optimizer steps from the shared initialisation, for the largest "
+     "case of each suite, every framework on top of each other: the same curve is the evidence that the "
+     "frameworks compute the same model.", loss_curves),
+]
+
+
+def build(d: ReportData) -> list[Fig]:
+    pal = Palette(d)
+    out = []
+    for fig_id, title, caption, draw in FIGURES:
+        with rc_context({**RC, "svg.hashsalt": f"bench-report-{fig_id}"}):
+            fig, note = draw(d, pal)
+            svg = to_svg(fig, f"fig-{fig_id}", title) if fig is not None else None
+        out.append(Fig(fig_id, title, caption, svg, note))
+    return out
