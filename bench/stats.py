@@ -79,6 +79,21 @@ def median_ci(samples: Sequence[float]) -> Interval:
     return _bootstrap((x,), stat, median(x))
 
 
+def ratio_of_medians(num: Sequence[float], den: Sequence[float]) -> Interval:
+    """median(num) / median(den) for two independent samples, with a bootstrap 95% CI.
+
+    Unlike ``paired_ratio`` the samples come from different runs, so each side
+    is resampled on its own.
+    """
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+
+    def stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.median(x, axis=axis) / np.median(y, axis=axis)
+
+    value = median(a) / median(b) if len(a) and len(b) else math.nan
+    return _bootstrap((a, b), stat, value)
+
+
 def paired_ratio(num: Sequence[float], den: Sequence[float]) -> Interval:
     """The median over rounds of ``num[i] / den[i]``, with a bootstrap 95% CI.
 

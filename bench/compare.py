@@ -1,0 +1,79 @@
+"""Comparing runs: per matching case, a speedup with its CI and a verdict that survives noise.
+
+A change is called only when it is both larger than a minimum effect and
+statistically significant (Mann-Whitney U on the raw per-round samples):
+significance alone calls 1 % "changes" on quiet machines, an effect size
+alone calls noise on busy ones (the asv / Google Benchmark rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench import stats
+
+KEYS = ("suite", "case", "framework", "mode", "device", "phase", "dtype")
+MIN_EFFECT = 0.05
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How NEW compares with BASE: speedup = median(base) / median(new), > 1 is faster."""
+
+    speedup: stats.Interval
+    p_value: float
+    call: str  # "faster", "slower" or "no significant change"
+
+
+def verdict(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_EFFECT,
+            alpha: float = ALPHA) -> Verdict:
+    """Speedup of ``new`` over ``base`` (two independent sets of samples) and the call."""
+    from scipy import stats as sps
+
+    a, b = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    speedup = stats.ratio_of_medians(a, b)
+    if len(a) < 3 or len(b) < 3:
+        return Verdict(speedup, math.nan, "no significant change")
+    p = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    call = "no significant change"
+    if p < alpha and speedup.value >= 1 + min_effect:
+        call = "faster"
+    elif p < alpha and speedup.value <= 1 / (1 + min_effect):
+        call = "slower"
+    return Verdict(speedup, p, call)
+
+
+def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
+    """Match the measured rows of two results tables and call each case.
+
+    Returns ``(table, unmatched)``: one row per matching (suite, case,
+    framework, mode, device, phase, dtype) with both medians, the speedup and
+    its CI, the p-value and the call; and the rows of either side that have
+    no partner, with the side they came from (nothing is dropped silently).
+    """
+    import pandas as pd
+
+    def measured(df):
+        ok = df[(df.status == "ok") & (df.phase != "backward")]
+        return ok.drop_duplicates(list(KEYS), keep="last").set_index(list(KEYS))
+
+    b, n = measured(base), measured(new)
+    rows = []
+    for key in b.index.intersection(n.index):
+        v = verdict(b.loc[key, "samples_s"], n.loc[key, "samples_s"], min_effect, alpha)
+        rows.append({
+            **dict(zip(KEYS, key, strict=True)),
+            "base_median_s": b.loc[key, "median_s"], "new_median_s": n.loc[key, "median_s"],
+            "speedup": v.speedup.value, "speedup_ci_low": v.speedup.low,
+            "speedup_ci_high": v.speedup.high, "p_value": v.p_value, "verdict": v.call,
+        })
+    table = pd.DataFrame(rows, columns=[*KEYS, "base_median_s", "new_median_s", "speedup",
+                                        "speedup_ci_low", "speedup_ci_high", "p_value", "verdict"])
+    only_base = b.index.difference(n.index).to_frame(index=False).assign(side="base only")
+    only_new = n.index.difference(b.index).to_frame(index=False).assign(side="new only")
+    return table, pd.concat([only_base, only_new], ignore_index=True)
