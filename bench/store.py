@@ -141,3 +141,53 @@ def load(path: Path | str):
         raise UserError(f"no results files (*.parquet) under {path}: run `bench run` first")
     frames = [_read_file(f) for f in found]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _runs_under(results: Path) -> list[Path]:
+    return files(results) if results.is_dir() else []
+
+
+def resolve_runs(runs: list[str], results: Path) -> list[Path]:
+    """The results files that RUN arguments name (paths or run ids), without duplicates."""
+    if not runs:
+        found = _runs_under(results)
+        if not found:
+            raise UserError(f"no results under {results}: run `bench run` first, or name a results file")
+        return [max(found, key=lambda f: (f.stem, f.stat().st_mtime))]  # run ids start with the UTC time
+    out: list[Path] = []
+    for run in runs:
+        path = Path(run)
+        if path.exists():
+            found = files(path)
+            if not found:
+                raise UserError(f"no results files (*.parquet) under {path}")
+        elif "/" in run or run.endswith(".parquet"):
+            raise UserError(f"no such results file or folder: {run}")
+        else:
+            known = _runs_under(results)
+            found = [f for f in known if f.stem == run] or [f for f in known if f.stem.startswith(run)]
+            if not found:
+                raise UserError(f"unknown run id {run!r}: no {run}.parquet under {results} "
+                                f"(give a results file, or --results DIR)")
+            if len({f.stem for f in found}) > 1:
+                raise UserError(f"run id {run!r} is ambiguous: {', '.join(sorted(f.stem for f in found))}")
+        out.extend(f for f in found if f not in out)
+    return out
+
+
+def read_runs(sources: Iterable[Path | str]) -> tuple[Any, list[dict[str, Any]]]:
+    """The rows (one DataFrame) and the metadata of every results file under ``sources``."""
+    import pandas as pd
+
+    found: list[Path] = []
+    for src in sources:
+        under = files(src)
+        if not under:
+            raise UserError(f"no results files (*.parquet) under {src}: run `bench run` first")
+        found.extend(f for f in under if f not in found)
+    if not found:
+        raise UserError("no results given: name a run id, a results file or a folder")
+    metadata = [read_metadata(f) for f in found]
+    frames = [load(f) for f in found]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return df, metadata

@@ -18,24 +18,10 @@ __all__ = ["read", "render", "write"]
 
 
 def read(sources: Iterable[Path | str]) -> tuple[Any, list[dict[str, Any]]]:
-    """The rows (one DataFrame) and the metadata of every results file under ``sources``."""
-    import pandas as pd
-
+    """The rows and the metadata of every results file under ``sources`` (see ``store.read_runs``)."""
     from bench import store
-    from bench.errors import UserError
 
-    found: list[Path] = []
-    for src in sources:
-        files = store.files(src)
-        if not files:
-            raise UserError(f"no results files (*.parquet) under {src}: run `bench run` first")
-        found.extend(f for f in files if f not in found)
-    if not found:
-        raise UserError("no results to report: give a run id, a results file or a folder")
-    metadata = [store.read_metadata(f) for f in found]
-    frames = [store.load(f) for f in found]
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return df, metadata
+    return store.read_runs(sources)
 
 
 def render(df: Any, metadata: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
