@@ -77,3 +77,61 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     only_base = b.index.difference(n.index).to_frame(index=False).assign(side="base only")
     only_new = n.index.difference(b.index).to_frame(index=False).assign(side="new only")
     return table, pd.concat([only_base, only_new], ignore_index=True)
+
+
+def geomean_speedups(table):
+    """Geometric mean speedup per framework, mode, device and phase over the matched cases."""
+    if table.empty:
+        return table
+    logs = table.assign(log_speedup=np.log(table.speedup.astype(float)))
+    out = logs.groupby(["framework", "mode", "device", "phase"], as_index=False).agg(
+        cases=("case", "size"), log_speedup=("log_speedup", "mean"))
+    return out.assign(geomean_speedup=np.exp(out.log_speedup)).drop(columns="log_speedup")
+
+
+def _ratio_samples(df):
+    """Per-round R = T(gradient)/T(forward) of every measured case, keyed without the phase."""
+    keys = [k for k in KEYS if k != "phase"]
+    ok = df[df.status == "ok"].drop_duplicates([*keys, "phase"], keep="last")
+    f = ok[ok.phase == "forward"].set_index(keys)
+    g = ok[ok.phase == "gradient"].set_index(keys)
+    out = {}
+    for key in g.index.intersection(f.index):
+        gs, fs = np.asarray(g.loc[key, "samples_s"]), np.asarray(f.loc[key, "samples_s"])
+        if len(gs) == len(fs) and len(gs):
+            out[key] = gs / fs
+    return out
+
+
+def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
+    """R in both runs, per matching case: the dimensionless ratio travels between machines."""
+    import pandas as pd
+
+    keys = [k for k in KEYS if k != "phase"]
+    b, n = _ratio_samples(base), _ratio_samples(new)
+    rows = []
+    for key in sorted(set(b) & set(n)):
+        v = verdict(b[key], n[key], min_effect, alpha)
+        call = {"faster": "lower", "slower": "higher"}.get(v.call, v.call)
+        rb, rn = stats.median_ci(b[key]), stats.median_ci(n[key])
+        rows.append({**dict(zip(keys, key, strict=True)), "base_R": rb.value, "base_R_low": rb.low,
+                     "base_R_high": rb.high, "new_R": rn.value, "new_R_low": rn.low,
+                     "new_R_high": rn.high, "p_value": v.p_value, "R_change": call})
+    return pd.DataFrame(rows)
+
+
+def fingerprint_diff(base_meta: dict, new_meta: dict) -> list[tuple[str, str, str]]:
+    """(field, base, new) for every machine or version fact that differs between two runs."""
+
+    def facts(meta: dict) -> dict[str, str]:
+        out = {f"machine.{k}": str(v) for k, v in (meta.get("fingerprint") or {}).items()}
+        out["machine"] = str(meta.get("machine", ""))
+        for name, env in (meta.get("frameworks") or {}).items():
+            if isinstance(env, dict):
+                out[f"{name}.version"] = str(env.get("version", env.get("unavailable", "")))
+        for k, v in (meta.get("settings") or {}).items():
+            out[f"settings.{k}"] = str(v)
+        return out
+
+    a, b = facts(base_meta), facts(new_meta)
+    return [(k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
