@@ -1,4 +1,4 @@
-"""The command line: ``bench run | report | compare | list | env``. One thin handler per command.
+"""The command line: ``bench run | report | compare | export | list | env``. One thin handler per command.
 
 Every user mistake is a ``UserError``, caught here once: one line on stderr,
 exit code 2, no traceback.
@@ -29,14 +29,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.commands import compare, env, listing, report, run
+    from bench.commands import compare, env, export, listing, report, run
 
     parser = Parser(
         prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, report, compare, listing, env):
+    for module in (run, report, compare, export, listing, env):
         module.add_parser(sub)
     return parser
 

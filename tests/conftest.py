@@ -191,3 +191,26 @@ def torch_flop_counts(loss: Callable, params: Sequence[np.ndarray], X: np.ndarra
     with FlopCounterMode(display=False) as counter:
         torch.autograd.grad(loss(weights, X_t, y_t), weights)
     return forward, counter.get_total_flops()
+
+
+def write_run(path: Path, machine: str, scale: float, cases=("a", "b"), seed: int = 0,
+              threads: int = 2) -> Path:
+    """A results file with forward and gradient rows whose times are ``scale`` x a fixed base."""
+    from bench.spec import Record
+    from bench.store import ResultsWriter
+
+    rng = np.random.default_rng(seed)
+    records = []
+    for case in cases:
+        f = scale * 1e-3 * rng.lognormal(0.0, 0.02, size=20)
+        g = 2.5 * f * rng.lognormal(0.0, 0.01, size=20)
+        for phase, s in (("forward", f), ("gradient", g)):
+            records.append(Record(
+                run_id=path.stem, machine=machine, suite="s", case=case, params="{}", framework="jax",
+                framework_version="0", mode="jit", device="cpu", phase=phase, status="ok",
+                median_s=float(np.median(s)), samples_s=tuple(float(x) for x in s), threads=threads))
+    w = ResultsWriter(path, {"run_id": path.stem, "machine": machine,
+                             "fingerprint": {"cpu": "Fake CPU"}, "settings": {"threads": threads}})
+    w.append(records)
+    w.close()
+    return path

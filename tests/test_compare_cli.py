@@ -2,30 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-from conftest import bench_cli
-
-from bench.spec import Record
-from bench.store import ResultsWriter
-
-
-def write_run(path, machine: str, scale: float, cases=("a", "b"), seed: int = 0, threads: int = 2):
-    """A results file with forward and gradient rows whose times are ``scale`` x a fixed base."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for case in cases:
-        f = scale * 1e-3 * rng.lognormal(0.0, 0.02, size=20)
-        g = 2.5 * f * rng.lognormal(0.0, 0.01, size=20)
-        for phase, s in (("forward", f), ("gradient", g)):
-            records.append(Record(
-                run_id=path.stem, machine=machine, suite="s", case=case, params="{}", framework="jax",
-                framework_version="0", mode="jit", device="cpu", phase=phase, status="ok",
-                median_s=float(np.median(s)), samples_s=tuple(float(x) for x in s), threads=threads))
-    w = ResultsWriter(path, {"run_id": path.stem, "machine": machine,
-                             "fingerprint": {"cpu": "Fake CPU"}, "settings": {"threads": threads}})
-    w.append(records)
-    w.close()
-    return path
+from conftest import bench_cli, write_run
 
 
 def test_a_run_compared_with_itself_changes_nothing(tmp_path):
