@@ -167,7 +167,9 @@ def load_dir(directory: Path) -> tuple[list[Suite], list[str]]:
         raise UserError(f"suites folder {directory} does not exist: pass --suites DIR")
     suites, problems = [], []
     for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
+        # _private.py helpers, and pytest's files (suites/test_suites.py runs
+        # the suites under pytest-benchmark) are not suites.
+        if path.name.startswith(("_", "test_")) or path.name == "conftest.py":
             continue
         try:
             suites.append(load_file(path))
