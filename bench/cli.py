@@ -29,14 +29,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.commands import compare, env, export, listing, report, run
+    from bench.commands import compare, env, export, importing, listing, report, run
 
     parser = Parser(
         prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, report, compare, export, listing, env):
+    for module in (run, report, compare, export, importing, listing, env):
         module.add_parser(sub)
     return parser
 

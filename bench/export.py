@@ -81,3 +81,37 @@ def to_pytest_benchmark(df, metadata: list[dict[str, Any]]) -> str:
         "version": pb_version,
     }
     return json.dumps(doc, indent=2)
+
+
+def from_pytest_benchmark(doc: dict[str, Any], run_id: str, machine: str) -> tuple[list, list[str]]:
+    """bench records from a pytest-benchmark JSON document, and the names it could not place.
+
+    A benchmark is placed when it says which suite, case, framework, mode,
+    device and phase it timed: those written by ``bench export`` or by
+    ``pytest suites/ --benchmark-only``. Raw samples come from ``stats.data``
+    when the file has them (``--benchmark-save-data``).
+    """
+    import math
+
+    from bench.spec import PHASES, Record
+
+    records, skipped = [], []
+    stamp = str(doc.get("datetime", ""))
+    for b in doc.get("benchmarks", []):
+        suite, _, phase = str(b.get("group", "")).partition(":")
+        info = {**(b.get("extra_info") or {}), **(b.get("params") or {})}
+        if phase not in PHASES or not {"case", "framework"} <= set(info):
+            skipped.append(str(b.get("name", "?")))
+            continue
+        st = b.get("stats") or {}
+        samples = tuple(float(x) for x in st.get("data") or ())
+        records.append(Record(
+            run_id=run_id, machine=machine, suite=suite, case=str(info["case"]),
+            params=json.dumps({"case": info["case"]}), framework=str(info["framework"]),
+            framework_version="", mode=str(info.get("mode", "")), device=str(info.get("device", "cpu")),
+            phase=phase, status="ok", reason="imported from pytest-benchmark",
+            median_s=float(st.get("median", math.nan)), iqr_s=float(st.get("iqr", math.nan)),
+            min_s=float(st.get("min", math.nan)), rounds=int(st.get("rounds", 0)),
+            calls_per_block=int(st.get("iterations", 1)), samples_s=samples, timestamp=stamp,
+        ))
+    return records, skipped

@@ -57,3 +57,29 @@ def test_pytest_benchmark_compare_reads_the_export(tmp_path):
 def test_export_of_a_missing_run_is_a_user_error(tmp_path):
     proc = bench_cli("export", str(tmp_path / "nope.parquet"))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_pytest_benchmark_round_trip_keeps_the_verdicts(tmp_path):
+    base = write_run(tmp_path / "a" / "r1.parquet", "a", 2.0)
+    new = write_run(tmp_path / "b" / "r2.parquet", "b", 1.0, seed=1)
+    for run, machine in ((base, "pa"), (new, "pb")):
+        out = tmp_path / f"{machine}.json"
+        assert bench_cli("export", str(run), "--format", "pytest-benchmark", "-o", str(out)).returncode == 0
+        proc = bench_cli("import", str(out), "--machine", machine, "--results", str(tmp_path / "imported"))
+        assert proc.returncode == 0, proc.stderr
+        assert "imported 4 benchmarks" in proc.stdout
+    direct = bench_cli("compare", str(base), str(new))
+    imported = bench_cli("compare", str(tmp_path / "imported" / "pa"), str(tmp_path / "imported" / "pb"))
+    assert direct.stdout.splitlines()[-1] == imported.stdout.splitlines()[-1] == "faster: 4"
+
+
+def test_import_refuses_files_that_are_not_bench_benchmarks(tmp_path):
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"benchmarks": [{"group": None, "name": "test_sort", "stats": {}}]}))
+    proc = bench_cli("import", str(foreign), "--machine", "m", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "no benchmark that names a bench suite" in proc.stderr
+    assert not (tmp_path / "r").exists()
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    proc = bench_cli("import", str(garbage), "--machine", "m")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
