@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import fields
 from datetime import datetime, timezone
@@ -139,8 +140,31 @@ def load(path: Path | str):
     found = files(path)
     if not found:
         raise UserError(f"no results files (*.parquet) under {path}: run `bench run` first")
-    frames = [_read_file(f) for f in found]
+    frames, _ = _read_all(found, explicit={Path(path)})
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_all(found: list[Path], explicit: set[Path]) -> tuple[list, list[dict[str, Any]]]:
+    """Rows and metadata of each file. A broken file found inside a folder is
+    skipped with a message on stderr, so one bad copy does not hide the rest;
+    a broken file named explicitly, or a folder with nothing readable, is an error.
+    """
+    frames, metas, problems = [], [], []
+    for f in found:
+        try:
+            meta, frame = read_metadata(f), _read_file(f)
+        except UserError as exc:
+            if f in explicit:
+                raise
+            problems.append(str(exc))
+            continue
+        metas.append(meta)
+        frames.append(frame)
+    if not frames:
+        raise UserError(problems[0])
+    for problem in problems:
+        print(f"bench: skipping {problem}", file=sys.stderr)
+    return frames, metas
 
 
 def _runs_under(results: Path) -> list[Path]:
@@ -148,7 +172,7 @@ def _runs_under(results: Path) -> list[Path]:
 
 
 def resolve_runs(runs: list[str], results: Path) -> list[Path]:
-    """The results files that RUN arguments name (paths or run ids), without duplicates."""
+    """The results files or folders that RUN arguments name (paths or run ids), without duplicates."""
     if not runs:
         found = _runs_under(results)
         if not found:
@@ -158,9 +182,10 @@ def resolve_runs(runs: list[str], results: Path) -> list[Path]:
     for run in runs:
         path = Path(run)
         if path.exists():
-            found = files(path)
-            if not found:
+            if not files(path):
                 raise UserError(f"no results files (*.parquet) under {path}")
+            # A folder stays a folder: read_runs then skips a broken file in it.
+            found = [path]
         elif "/" in run or run.endswith(".parquet"):
             raise UserError(f"no such results file or folder: {run}")
         else:
@@ -187,7 +212,6 @@ def read_runs(sources: Iterable[Path | str]) -> tuple[Any, list[dict[str, Any]]]
         found.extend(f for f in under if f not in found)
     if not found:
         raise UserError("no results given: name a run id, a results file or a folder")
-    metadata = [read_metadata(f) for f in found]
-    frames = [load(f) for f in found]
+    frames, metadata = _read_all(found, explicit={Path(s) for s in sources if Path(s).is_file()})
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return df, metadata

@@ -51,3 +51,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         proc = bench_cli("compare", *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr, proc.stderr
+
+
+def test_a_corrupt_copy_in_a_machine_folder_is_skipped_and_the_rest_compare(tmp_path):
+    run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
+    (tmp_path / "m" / "r0.parquet").write_bytes(b"not parquet")
+    proc = bench_cli("compare", str(tmp_path / "m"), str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipping" in proc.stderr and "r0.parquet" in proc.stderr
+    assert "no significant change: 4" in proc.stdout

@@ -246,3 +246,14 @@ def test_failed_rewrite_leaves_the_last_complete_file(tmp_path, monkeypatch):
     # The next successful write has everything, the failed batch included.
     writer.append([])
     assert_frame_holds(load(path.parent), RECORDS)
+
+
+def test_a_broken_file_in_a_folder_is_skipped_and_the_rest_load(tmp_path, capsys):
+    write(tmp_path / "box-1" / "run-a.parquet", RECORDS[:2])
+    (tmp_path / "box-2").mkdir()
+    (tmp_path / "box-2" / "run-b.parquet").write_bytes(b"PAR1 copied badly")
+    assert_frame_holds(load(tmp_path), RECORDS[:2])
+    assert "run-b.parquet" in capsys.readouterr().err
+    # Named explicitly, the broken file is an error.
+    with pytest.raises(UserError, match="not a readable Parquet file"):
+        load(tmp_path / "box-2" / "run-b.parquet")
