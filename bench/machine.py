@@ -111,6 +111,15 @@ def fingerprint() -> dict[str, Any]:
     }
 
 
+def check_name(name: str) -> str:
+    """A machine name usable as a results folder, or a UserError saying what is allowed."""
+    from bench.errors import UserError
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UserError(f"--machine {name!r}: use letters, digits, '.', '_' and '-'")
+    return name
+
+
 def machine_id(fp: dict[str, Any]) -> str:
     """Stable name for results/<machine>/: CPU model plus a hash of the hardware.
 

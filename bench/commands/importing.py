@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from bench.errors import UserError
@@ -26,11 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench import export, store
+    from bench import export, machine, store
     from bench.commands.run import new_run_id
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.machine):
-        raise UserError(f"--machine {args.machine!r}: use letters, digits, '.', '_' and '-'")
+    machine.check_name(args.machine)
     try:
         doc = json.loads(args.file.read_text())
     except (OSError, ValueError) as exc:

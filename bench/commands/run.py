@@ -154,8 +154,8 @@ def handle(args: argparse.Namespace) -> int:
     names = parse_frameworks(args.framework)
     pairs = parse_modes(args.mode, names)
     suites, problems = discovery.select(args.suites or discovery.default_dir(), _split(args.suite))
-    if args.machine is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.machine):
-        raise UserError(f"--machine {args.machine!r}: use letters, digits, '.', '_' and '-'")
+    if args.machine is not None:
+        machine.check_name(args.machine)
     jobs = runner.plan(pairs, devices, suites, args.quick)
     if not jobs:
         raise UserError("no suite supports the frameworks asked for: see `bench list`")
