@@ -15,6 +15,9 @@ A suite module defines:
 - ``loss_torch``, ``loss_tensorflow``, ``loss_jax``: ``(params, X, y) -> loss``,
   one per framework it supports, importing its framework inside the function
   so that listing suites never imports a framework.
+- optionally ``memory(params) -> bench.spec.Memory``: analytic bytes saved for
+  the backward pass and the extra bytes at the peak of forward and gradient,
+  the theory beside the measured memory columns (NaN where absent).
 - optionally ``TOLERANCE``: the largest relative error accepted in float32
   (default 1e-5). With ``--allow-tf32`` at least ``TF32_TOLERANCE`` applies.
 - optionally a hand-written optimizer instead of plain SGD: ``init_<fw>(params)
@@ -37,7 +40,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench.errors import UserError
-from bench.spec import FRAMEWORKS, Case, Optimizer
+from bench.spec import FRAMEWORKS, Case, Memory, Optimizer
 
 DEFAULT_TOLERANCE = 1e-5
 # TF32 keeps 10 bits of mantissa (relative precision about 1e-3).
@@ -86,6 +89,11 @@ class Suite:
             Case.of(self.name, dict(zip(keys, values, strict=True)))
             for values in itertools.product(*(grid[k] for k in keys))
         ]
+
+    def memory(self, params: Mapping[str, int]) -> Memory | None:
+        """The suite's analytic memory of a case, or None when it declares none."""
+        fn = getattr(self.module, "memory", None)
+        return fn(dict(params)) if callable(fn) else None
 
     def loss(self, framework: str) -> Callable:
         return getattr(self.module, f"loss_{framework}")

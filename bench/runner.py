@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -49,12 +49,18 @@ def plan(
     devices: Sequence[str],
     suites: Sequence[Suite],
     quick: bool,
+    cases: Mapping[str, Sequence[Case]] | None = None,
 ) -> list[Job]:
-    """Every (framework, mode) on every device, each over the suites that support it."""
+    """Every (framework, mode) on every device, each over the suites that support it.
+
+    ``cases`` (suite name -> cases) replaces a suite's grid with the cases given.
+    """
+    cases = cases or {}
     jobs = []
     for device in devices:
         for name, mode in pairs:
-            chosen = tuple((s, tuple(s.cases(quick))) for s in suites if name in s.frameworks)
+            chosen = tuple((s, tuple(cases.get(s.name) or s.cases(quick)))
+                           for s in suites if name in s.frameworks)
             if chosen:
                 jobs.append(Job(name, device, mode, chosen))
     return jobs

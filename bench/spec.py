@@ -79,6 +79,28 @@ class Flops:
 
 
 @dataclass(frozen=True)
+class Memory:
+    """Analytic memory of one case, in bytes, beside ``Flops`` as R's theory is.
+
+    ``saved``: what the backward pass keeps from the forward pass (the
+    activations it needs, and the weights it multiplies by), the theory of
+    the measured ``saved_bytes``. ``forward`` and ``gradient``: the extra
+    bytes live at the peak of one call of each phase, beyond the inputs and
+    parameters that are resident before it; their quotient is the theory of
+    M = peak(gradient) / peak(forward).
+    """
+
+    saved: int
+    forward: int
+    gradient: int
+
+    @property
+    def ratio(self) -> float:
+        """Theoretical M: peak extra bytes of the gradient over the forward pass's."""
+        return self.gradient / self.forward if self.forward else math.nan
+
+
+@dataclass(frozen=True)
 class Optimizer:
     """A suite's hand-written optimizer for one framework (plain SGD when absent).
 
@@ -101,6 +123,10 @@ class Settings:
     dtype: str = "float32"
     learning_rate: float = 1e-3
     timeout_s: float = 300.0
+    # Cache policy before each timed block: "warm" leaves the caches as the
+    # previous block left them; "flush" overwrites a buffer larger than the
+    # last-level cache (the GPU's L2) first, the same for every phase.
+    l2: str = "warm"
 
 
 @dataclass(frozen=True)
@@ -139,6 +165,27 @@ class Record:
     theory_ratio: float = math.nan
     equiv_error: float = math.nan
     equiv_tol: float = math.nan
+    # Memory. saved_bytes: what the framework keeps from the forward pass for
+    # the backward pass (the same on every row of a case). peak_bytes: the
+    # extra bytes at the peak of one call of this phase, beyond what was
+    # resident before it. memory_ratio: peak_bytes / the forward's (M on the
+    # gradient row). theory_*: the suite's analytic ``memory(params)``.
+    saved_bytes: float = math.nan
+    peak_bytes: float = math.nan
+    memory_ratio: float = math.nan
+    theory_saved_bytes: float = math.nan
+    theory_peak_bytes: float = math.nan
+    theory_memory_ratio: float = math.nan
+    memory_method: str = ""  # how saved and peak bytes were measured, or why not
+    # The device's float32 matmul rate measured in this framework at the start
+    # of the worker: flops_per_s / peak_flops_per_s is the fraction of peak.
+    peak_flops_per_s: float = math.nan
+    l2: str = "warm"  # the cache policy of the timed blocks (Settings.l2)
+    # GPU state (NVML) before and after the case: clocks, power limit,
+    # temperature, throttle reasons (JSON); throttled names the reasons a
+    # clock slowdown was seen during the case ("" when none).
+    gpu_state: str = ""
+    throttled: str = ""
     # Step rows: the loss before each of the first optimizer steps, from the
     # shared initialisation (the same curve in every framework).
     loss_curve: tuple[float, ...] = field(default_factory=tuple)

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,10 @@ import pyarrow.parquet as pq
 from bench.errors import UserError
 from bench.spec import Record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Older versions this bench still reads. Version 1 lacked the memory, cache
+# policy and GPU state columns: its rows read with those columns empty.
+OLDER_VERSIONS = (1,)
 METADATA_KEY = b"bench"
 
 # Record's annotations are strings (postponed evaluation); map them to Arrow.
@@ -102,7 +105,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise UserError(f"{path} has corrupt bench metadata ({exc}); delete or move it") from exc
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION and version not in OLDER_VERSIONS:
         hint = "upgrade bench" if isinstance(version, int) and version > FORMAT_VERSION else "re-run it"
         raise UserError(
             f"{path} has results format version {version}, this bench reads version "
@@ -114,9 +117,16 @@ def read_metadata(path: Path) -> dict[str, Any]:
 def _read_file(path: Path):
     read_metadata(path)
     try:
-        return pq.read_table(path).to_pandas()
+        df = pq.read_table(path).to_pandas()
     except (OSError, pa.ArrowException) as exc:
         raise UserError(f"{path} is not a readable Parquet file ({exc}); delete or move it") from exc
+    # Columns added after the file was written read as their defaults, so a
+    # table of old and new runs has one set of columns.
+    for f in fields(Record):
+        if f.name not in df.columns:
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            df[f.name] = [default] * len(df) if isinstance(default, tuple) else default
+    return df
 
 
 def files(path: Path | str) -> list[Path]:

@@ -23,6 +23,11 @@ How a case is measured (the method follows ``torch.utils.benchmark``'s
    would not. Rounds go on until the budget is spent (and at least
    ``min_rounds``).
 
+Cache policy: with a ``flush`` callable (``--l2 flush``), every block starts
+after a buffer larger than the last-level cache was overwritten, as
+``triton.testing.do_bench`` does before each call; the flush is untimed and
+the same for every phase, so R compares like with like.
+
 The clock and the sync are injected, so the engine is tested with a fake clock.
 """
 
@@ -138,15 +143,19 @@ class Timer:
         sync: Sync,
         config: TimingConfig | None = None,
         clock: Clock = time.perf_counter,
+        flush: Callable[[], Any] | None = None,
     ) -> None:
         self.sync = sync
         self.config = config or TimingConfig()
         self.clock = clock
+        self.flush = flush
 
     def time_block(self, phase: Phase, number: int) -> float:
         """Seconds for ``number`` back-to-back calls and one sync at the end."""
         state = phase.prepare() if phase.prepare is not None else None
         self.sync(state)  # the untimed preparation must not leak into the block
+        if self.flush is not None and number:
+            self.sync(self.flush())
         out = None
         start = self.clock()
         for _ in range(number):

@@ -12,6 +12,7 @@ Events: ``env`` (framework, device and settings in effect), ``unavailable``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -23,10 +24,11 @@ from typing import IO, Any
 
 import numpy as np
 
-from bench import discovery, frameworks, stats
+from bench import discovery, frameworks, gpu_state, memory, stats
+from bench.device import Device, flush_bytes, nvml_index
 from bench.equivalence import relative_error
 from bench.spec import PHASES, Case, Record, Settings, params_json
-from bench.timing import CaseTiming, Timer, TimingConfig
+from bench.timing import CaseTiming, Phase, Timer, TimingConfig
 
 
 def _protocol_stream() -> IO[str]:
@@ -57,6 +59,16 @@ def pin_threads(threads: int) -> list[int]:
 TRAIN_STEPS = 20
 
 
+# The matmul that measures the device's float32 peak: large enough to be
+# compute-bound (2 GFLOP on a CPU, 1.1 TFLOP on a GPU), short enough to time
+# in a fraction of a second.
+PEAK_MATMUL_N = {"cpu": 1024, "cuda": 8192}
+PEAK_BUDGET_S = 0.3
+# RSS readings only ever gain noise (other threads allocate too): the least
+# of a few is the closest to the call's own peak.
+RSS_REPEATS = 3
+
+
 def timing_config(settings: Settings) -> TimingConfig:
     return TimingConfig(
         budget_s=settings.budget_s,
@@ -73,33 +85,64 @@ class Worker:
         self.emit = emit
         self.settings = Settings(**job["settings"])
         self.fw = frameworks.get(job["framework"])
-        self.device: Any = None
-        self.device_name = ""
+        self.device = Device.parse(job["device"])
+        self.native: Any = None  # the framework's own device object
         self.version = self.fw.version()
         self.load_avg = math.nan
+        self.peak_flops = math.nan
+        self.flush: Any = None
 
     def start(self) -> bool:
         """Configure the framework and resolve the device; False if unavailable."""
         s = self.settings
         cpus = pin_threads(s.threads)
         in_effect = self.fw.configure(s.threads, s.allow_tf32, s.seed)
+        if self.device.kind not in self.fw.DEVICE_KINDS:
+            self.emit({"event": "unavailable",
+                       "reason": f"{self.fw.NAME} in bench does not run on {self.device.kind}"})
+            return False
         try:
-            self.device, self.device_name = self.fw.resolve_device(self.job["device"])
+            self.native, name = self.fw.resolve_device(self.device)
         except frameworks.DeviceUnavailable as exc:
             self.emit({"event": "unavailable", "reason": str(exc)})
             return False
+        self.device = self.device.named(name)
+        if s.l2 == "flush":
+            self.flush = self.fw.flusher(self.native, flush_bytes(self.device))
+        self.peak_flops = self.measure_peak_flops()
         self.emit(
             {
                 "event": "env",
                 "framework": self.fw.NAME,
                 "version": self.version,
-                "device": self.job["device"],
-                "device_name": self.device_name,
+                "device": self.device.spec,
+                "device_name": self.device.name,
                 "cpus": cpus,
                 "settings": in_effect,
+                "peak_flops_per_s": self.peak_flops,
+                "memory_method": self.fw.MEMORY_METHOD[self.device.kind],
             }
         )
         return True
+
+    def gpu_snapshot(self) -> dict[str, Any]:
+        """NVML clocks, power, temperature and throttle counters of the GPU ({} on a CPU)."""
+        return gpu_state.snapshot(nvml_index(self.device)) if self.device.is_gpu else {}
+
+    def sync(self, out: Any) -> None:
+        self.fw.sync(out, self.native)
+
+    def measure_peak_flops(self) -> float:
+        """This framework's float32 n x n matmul rate on the device (TF32 as configured)."""
+        n = PEAK_MATMUL_N[self.device.kind]
+        config = TimingConfig(budget_s=PEAK_BUDGET_S, warmup_s=0.05, min_rounds=3)
+        try:
+            run = self.fw.matmul(self.native, n)
+            t = Timer(self.sync, config).measure([Phase("matmul", run)])["matmul"].median_s
+        except Exception as exc:  # a failed peak must not stop the run; the rows say NaN
+            print(f"bench: peak FLOP/s not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return math.nan
+        return 2.0 * n**3 / t if t > 0 else math.nan
 
     def record(self, case: Case, phase: str, status: str, **kw: Any) -> Record:
         s = self.settings
@@ -113,13 +156,15 @@ class Worker:
             framework=self.fw.NAME,
             framework_version=self.version,
             mode=self.job["mode"],
-            device=self.job["device"],
-            device_name=self.device_name,
+            device=self.device.spec,
+            device_name=self.device.name,
             phase=phase,
             status=status,
             threads=s.threads,
             allow_tf32=s.allow_tf32,
             dtype=s.dtype,
+            l2=s.l2,
+            peak_flops_per_s=self.peak_flops,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **kw,
         )
@@ -131,7 +176,7 @@ class Worker:
         ref_loss, ref_grads = mod.reference(prob)
         flops = mod.flops(case.as_dict())
         impl = self.fw.implement(
-            suite.loss(self.fw.NAME), prob, self.device, self.job["mode"], s.learning_rate,
+            suite.loss(self.fw.NAME), prob, self.native, self.job["mode"], s.learning_rate,
             suite.optimizer(self.fw.NAME),
         )
         loss, grads = impl.loss_and_grads()
@@ -142,7 +187,7 @@ class Worker:
             return [self.record(case, p, "failed", reason=reason) for p in PHASES]
         err = relative_error(loss, grads, ref_loss, ref_grads)
         tol = suite.tolerance
-        if s.allow_tf32 and self.job["device"] != "cpu":
+        if s.allow_tf32 and self.device.is_gpu:
             tol = max(tol, discovery.TF32_TOLERANCE)
         equiv = {"equiv_error": err, "equiv_tol": tol}
         if not err <= tol:
@@ -153,17 +198,14 @@ class Worker:
             return [self.record(case, p, "failed", reason=reason, **equiv) for p in PHASES]
 
         curve = tuple(impl.train(TRAIN_STEPS))
-        sync = self.fw.sync
-        device = self.device
-        timing = Timer(lambda out: sync(out, device), timing_config(s)).measure(
-            impl.phases, impl.traces
-        )
+        timing = Timer(self.sync, timing_config(s), flush=self.flush).measure(impl.phases, impl.traces)
         if timing.recompiles:
             reason = (
                 f"{timing.recompiles} traces or compilations happened inside the timed rounds "
                 "(changing shapes or guards?): the samples hold compile time; not reported"
             )
             return [self.record(case, p, "error", reason=reason, **equiv) for p in PHASES]
+        mem = self._memory(suite, case, impl)
         update_flops = suite.update_flops * sum(p.size for p in prob.params)
         phase_flops = {
             "forward": flops.forward,
@@ -178,6 +220,7 @@ class Worker:
                 **equiv,
                 "flops": float(phase_flops[phase]),
                 "theory_ratio": phase_flops[phase] / flops.forward,
+                **mem[phase],
             }
             if phase in impl.skipped:
                 records.append(self.record(case, phase, "skipped", reason=impl.skipped[phase]))
@@ -189,6 +232,46 @@ class Worker:
             extra = {"loss_curve": curve} if phase == "step" else {}
             records.append(self.record(case, phase, "ok", **measured, **common, **extra))
         return records
+
+    def _peak(self, impl: frameworks.Implementation, phase: Phase) -> float:
+        """Extra bytes at the peak of one call: the framework's statistics, else the RSS."""
+        if impl.peak_bytes is not None:
+            return impl.peak_bytes(phase)
+
+        # The preparation (a recorded forward pass) is in the RSS before the
+        # call, so only the phase's own allocations count.
+        readings = []
+        for _ in range(RSS_REPEATS):
+            state = phase.prepare() if phase.prepare is not None else None
+            self.sync(state)
+            readings.append(memory.rss_peak(lambda state=state: self.sync(phase.run(state))))
+            del state
+        return min(readings)
+
+    def _memory(self, suite: discovery.Suite, case: Case, impl: frameworks.Implementation
+                ) -> dict[str, dict[str, Any]]:
+        """Memory columns per phase: saved bytes, peak bytes, M, and the suite's theory."""
+        theory = suite.memory(case.as_dict())
+        saved = impl.saved_bytes()
+        peaks = {p.name: self._peak(impl, p) for p in impl.phases}
+        base = peaks.get("forward", math.nan)
+        out: dict[str, dict[str, Any]] = {}
+        for phase in PHASES:
+            peak = peaks.get(phase, math.nan)
+            row: dict[str, Any] = {
+                "saved_bytes": saved,
+                "peak_bytes": peak,
+                "memory_ratio": peak / base if base > 0 else math.nan,
+                "memory_method": self.fw.MEMORY_METHOD[self.device.kind],
+            }
+            if theory is not None:
+                row["theory_saved_bytes"] = float(theory.saved)
+                want = {"forward": theory.forward, "gradient": theory.gradient}.get(phase)
+                if want is not None:
+                    row["theory_peak_bytes"] = float(want)
+                    row["theory_memory_ratio"] = want / theory.forward
+            out[phase] = row
+        return out
 
     @staticmethod
     def _measured(timing: CaseTiming, phase: str) -> dict[str, Any]:
@@ -227,12 +310,18 @@ class Worker:
                 case = Case.of(suite.name, params)
                 self.load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
                 self.emit({"event": "case", "suite": suite.name, "case": case.id})
+                before = self.gpu_snapshot()
                 try:
                     records = self.run_case(suite, case)
                 except Exception as exc:  # a case that raises must not end the others
                     traceback.print_exc()
                     reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                     records = [self.record(case, p, "error", reason=reason) for p in PHASES]
+                if before:
+                    after = self.gpu_snapshot()
+                    state = {"gpu_state": gpu_state.summary(before, after),
+                             "throttled": gpu_state.throttled(before, after)}
+                    records = [dataclasses.replace(r, **state) for r in records]
                 for r in records:
                     self.emit({"event": "record", "record": r.to_dict()})
 

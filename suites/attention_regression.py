@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.spec import Flops, Problem
+from bench.spec import Flops, Memory, Problem
 
 DESCRIPTION = "one self-attention block + tanh MLP (residuals, MSE loss) regressing random targets"
 # Sweeps around a centre (batch 8, seq 128, dim 128), one parameter at a time:
@@ -181,6 +181,52 @@ def flops(p: dict) -> Flops:
     forward = 4 * projection + 2 * scores + 2 * mlp + output
     backward = 2 * forward - 3 * projection  # no dX for the Q, K, V projections
     return Flops(forward=forward, gradient=forward + backward)
+
+
+def memory(p: dict) -> Memory:
+    """Analytic bytes (float32) of what the backward pass keeps, and of each phase's peak.
+
+    Saved, following the forward pass (B = batch, T = seq, D = dim, F = 4 D):
+
+    - ``X Wq``, ``X Wk``, ``X Wv``: a product keeps its input for the weight
+      gradient, so ``X`` is kept (once: the three share it, B T D). It would
+      keep its weight only to compute dX, and ``X`` is data: Wq, Wk and Wv
+      are not kept;
+    - ``Q K^T``: both factors need a gradient, so it keeps both, ``Q`` and
+      ``K`` (2 B T D);
+    - softmax keeps its output ``P`` (B T^2), since its backward pass is
+      ``P * (dP - <dP, P>)``; ``P V`` keeps ``P`` (the same array) and ``V``
+      (B T D). The scaling by 1/sqrt(D) is by a constant and keeps nothing;
+    - ``A Wo``: ``A = P V`` and ``Wo`` (B T D + D^2); ``H W1``: ``H`` and
+      ``W1`` (B T D + D F); tanh keeps its output ``Z`` (B T F, for
+      tanh' = 1 - Z^2), which ``Z W2`` keeps too, with ``W2`` (F D);
+    - bias and residual additions keep nothing; the mean over the sequence
+      keeps nothing; the output layer keeps the mean ``m`` (B D) and ``Wout``
+      (D); the squared error keeps its residual (B).
+
+    In all ``(6 D + F) B T + B T^2 + 2 D^2 + 2 D F + B D + D + B`` numbers,
+    that is ``10 B T D + B T^2 + 9 D^2 + B D + D + B``.
+
+    Forward peak: the larger of two stages. Attention: ``Q``, ``K``, ``V`` are
+    live while the scores ``S`` and their softmax ``P`` are made
+    (3 B T D + 2 B T^2). MLP: ``H`` (needed again by the residual), the
+    hidden ``Z`` and the block's output ``G`` live at once (B T D + B T F +
+    B T D). Gradient peak, if nothing were freed early: the kept activations
+    (all of the above but ``X`` and the weights, which are resident) plus one
+    gradient per parameter; an upper bound, as frameworks free activations
+    as the backward pass consumes them.
+    """
+    B, T, D = p["batch"], p["seq"], p["dim"]
+    F = _hidden(D)
+    weights = 4 * D * D + 2 * D * F + D
+    n_params = weights + 4 * D + F + D + 1
+    kept = (5 * D + F) * B * T + B * T * T + B * D + B  # Q K V A H Z, P, m, residual
+    saved = B * T * D + kept + (D * D + 2 * D * F + D)  # X, activations, Wo W1 W2 Wout
+    return Memory(
+        saved=4 * saved,
+        forward=4 * max(3 * B * T * D + 2 * B * T * T, 2 * B * T * D + B * T * F),
+        gradient=4 * (kept + n_params),
+    )
 
 
 def loss_torch(params, X, y):

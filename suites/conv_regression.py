@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bench.spec import Flops, Problem
+from bench.spec import Flops, Memory, Problem
 
 DESCRIPTION = "1-D CNN ('valid' conv + tanh layers, mean pool, dense, MSE) regressing random targets"
 
@@ -193,6 +193,52 @@ def flops(p: dict) -> Flops:
     weight_grads = sum(convs) + dense
     input_grads = sum(convs[1:]) + dense
     return Flops(forward=forward, gradient=forward + weight_grads + input_grads)
+
+
+def memory(p: dict) -> Memory:
+    """Analytic bytes (float32) of what the backward pass keeps, and of each phase's peak.
+
+    Saved, layer by layer (``L_i`` the length after layer ``i``, ``L_0 = length``):
+
+    - every convolution keeps its input, for the weight gradient (each
+      window times its output's gradient): ``X`` for the first layer, the
+      previous layer's tanh output for the others;
+    - every convolution keeps its weights ``(K, C, C)``, for the input
+      gradient. The first layer's input is data and needs no gradient, so
+      its weights are not needed in principle, but a convolution's backward
+      pass is one operation that computes the input, weight and bias
+      gradients together (torch's ``convolution_backward``), and it keeps its
+      input and weights whichever of them are asked for: all ``depth``
+      weights count;
+    - tanh keeps its output ``h``, since tanh' = 1 - h^2. It is the next
+      layer's input, the same array, so it counts once;
+    - the mean pool keeps nothing (its gradient is the upstream one spread
+      evenly over ``L_d`` steps); the dense head keeps its input, the pooled
+      ``(B, C)`` matrix, and its weight ``(C, 1)``, since the pooled values
+      need a gradient; the squared error keeps its residual ``(B, 1)``.
+
+    So ``B C (L_0 + L_1 + ... + L_d) + depth K C^2 + B C + C + B`` numbers.
+
+    Forward peak: a layer's input and output live at once (the first
+    layer's input is ``X``, resident before the call, so only its output
+    counts). Gradient peak, if nothing were freed early: the kept
+    activations (the tanh outputs, the pooled matrix, the residual; ``X`` and
+    the weights are resident) plus one gradient per parameter; frameworks
+    beat it by freeing activations as the backward pass consumes them, so it
+    is an upper bound.
+    """
+    B, C, K, d = p["batch"], p["channels"], p["kernel"], p["depth"]
+    lengths = _lengths(p)
+    hidden = B * C * sum(lengths[1:])  # the tanh outputs
+    n_params = d * (K * C * C + C) + C + 1
+    saved = B * C * lengths[0] + hidden + d * K * C * C + B * C + C + B
+    # Layer i's input (for i >= 2, the previous output) and its output, at once.
+    live = [lengths[1], *(lengths[i - 1] + lengths[i] for i in range(2, d + 1))]
+    return Memory(
+        saved=4 * saved,
+        forward=4 * B * C * max(live),
+        gradient=4 * (hidden + B * C + B + n_params),
+    )
 
 
 def loss_torch(params, X, y):

@@ -62,7 +62,7 @@ import itertools
 
 import numpy as np
 
-from bench.spec import Flops, Problem
+from bench.spec import Flops, Memory, Problem
 
 DESCRIPTION = "MLP with a hand-written activation (mish), loss (Huber) and optimizer (momentum SGD)"
 
@@ -268,6 +268,56 @@ def flops(p: dict) -> Flops:
     layers = [2 * B * m * n for m, n in itertools.pairwise(dims)]
     forward = sum(layers)
     return Flops(forward=forward, gradient=forward + sum(layers) + sum(layers[1:]))
+
+
+def memory(p: dict) -> Memory:
+    """Analytic bytes of what the backward pass keeps, and of each phase's peak.
+
+    As for the tanh MLP, every matrix product keeps its input (for dW) and
+    its weight (for the gradient of its input), except the first layer's
+    weight W0: its input X is data and needs no gradient. What differs is
+    what the hand-written pieces keep, because the frameworks differentiate
+    them through their primitives, each keeping what its own derivative
+    needs. For mish, ``z * tanh(sp)`` with ``sp = max(z, 0) + log1p(e)``,
+    ``e = exp(-|z|)``, on the pre-activation ``z`` of a layer:
+
+    - the product ``z * t`` keeps both factors, ``z`` and ``t = tanh(sp)``
+      (tanh also keeps ``t``, its output: the same array);
+    - ``max(z, 0)`` and ``|z|`` keep their input ``z`` (again the same array),
+      to know the sign; ``exp`` keeps its output ``e``, which ``log1p`` keeps
+      too, as its input (1 / (1 + e)).
+
+    So a mish layer keeps three arrays of ``B x width`` (``z``, ``e``, ``t``)
+    where tanh keeps one, plus its output ``h``, which the next product keeps
+    as its input: four per hidden layer. A fused mish (one operation with
+    the hand-written derivative of ``reference``) would keep only ``z``.
+
+    Huber, ``where(|r| <= DELTA, r^2 / 2, DELTA (|r| - DELTA / 2))``: ``|r|`` and
+    ``r^2`` keep the residual ``r`` (B floats), and ``where`` keeps its
+    condition, to send the gradient to the branch it picked: ``B`` booleans
+    of one byte each.
+
+    Saved: ``X`` + 4 arrays per hidden layer, every weight but W0, the
+    residual (4 bytes each) and the mask (1 byte each). Forward peak: as for
+    the MLP, a layer's input and output live at once (a compiler fuses mish's
+    primitives into one loop; eager frameworks add a few temporaries of the
+    same size). Gradient peak, if nothing were freed early: the kept
+    activations (``X`` and the weights are resident), the residual and mask,
+    plus one gradient per parameter; an upper bound. The momentum optimizer
+    keeps one velocity per parameter, but between steps (the ``step``
+    phase's state), not in the forward pass: it adds nothing here.
+    """
+    B, dims = p["batch"], _dims(p)
+    w, d = p["width"], p["depth"]
+    weights = sum(m * n for m, n in itertools.pairwise(dims))
+    n_params = weights + sum(dims[1:])
+    kept = 4 * B * w * d  # z, e = exp(-|z|), t = tanh(sp), h = mish(z) per hidden layer
+    saved = 4 * (B * w + kept + (weights - dims[0] * dims[1]) + B) + B
+    return Memory(
+        saved=saved,
+        forward=4 * 2 * B * w,
+        gradient=4 * (kept + B + n_params) + B,
+    )
 
 
 def loss_torch(params, X, y):

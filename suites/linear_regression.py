@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.spec import Flops, Problem
+from bench.spec import Flops, Memory, Problem
 
 DESCRIPTION = "linear regression (y = Xw + b, MSE loss) on a planted linear model plus noise"
 
@@ -116,6 +116,30 @@ def flops(p: dict) -> Flops:
     """One (N x F) @ (F x 1) product forward; one more, X^T r, for dw (X needs no gradient)."""
     product = 2 * p["batch"] * p["features"]
     return Flops(forward=product, gradient=2 * product)
+
+
+def memory(p: dict) -> Memory:
+    """Analytic bytes (float32) of what the backward pass keeps, and of each phase's peak.
+
+    Saved: the backward pass computes ``dw = 2/N X^T r`` and ``db = 2/N sum(r)``,
+    so it needs the input ``X`` (the product keeps its input for dw) and the
+    residual ``r`` (the square keeps its input, for d(r^2)/dr = 2 r). The
+    product would keep its weight ``w`` too, but only to compute dX, and ``X``
+    is data that needs no gradient: ``w`` is not kept. ``X`` is resident
+    anyway, but it is saved all the same, so it counts: ``B * F + B`` numbers,
+    the saved bytes are dominated by ``X`` itself.
+
+    Forward peak: the prediction ``X w`` and the next elementwise result (the
+    residual) live at once, two vectors of ``B``. Gradient peak, if nothing
+    were freed early: the kept residual plus one gradient per parameter
+    (``F + 1`` numbers); an upper bound, as for every suite.
+    """
+    B, F = p["batch"], p["features"]
+    return Memory(
+        saved=4 * (B * F + B),
+        forward=4 * 2 * B,
+        gradient=4 * (B + F + 1),
+    )
 
 
 def loss_torch(params, X, y):

@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from bench.spec import Flops, Problem
+from bench.spec import Flops, Memory, Problem
 
 DESCRIPTION = "MLP (tanh hidden layers, MSE loss) regressing random targets"
 # Sweeps around a centre (batch 256, width 256, depth 2), one parameter at a
@@ -86,6 +86,29 @@ def flops(p: dict) -> Flops:
     layers = [2 * B * m * n for m, n in itertools.pairwise(dims)]
     forward = sum(layers)
     return Flops(forward=forward, gradient=forward + sum(layers) + sum(layers[1:]))
+
+
+def memory(p: dict) -> Memory:
+    """Analytic bytes (float32) of what the backward pass keeps, and of each phase's peak.
+
+    Saved: the backward pass needs each layer's input (X and the ``depth``
+    tanh outputs, for dW and for tanh' = 1 - h²), every weight but the first
+    (for dX; X needs no gradient, so W0 is not needed) and the residual of
+    the loss. Forward peak: a layer's input and output live at once.
+    Gradient peak, if nothing were freed early: the kept activations plus one
+    gradient per parameter; frameworks beat it by freeing activations as the
+    backward pass consumes them, so it is an upper bound.
+    """
+    B, dims = p["batch"], _dims(p)
+    w, d = p["width"], p["depth"]
+    weights = sum(m * n for m, n in itertools.pairwise(dims))
+    n_params = weights + sum(dims[1:])
+    saved = B * w * (d + 1) + (weights - dims[0] * dims[1]) + B
+    return Memory(
+        saved=4 * saved,
+        forward=4 * 2 * B * w,
+        gradient=4 * (B * w * d + B + n_params),
+    )
 
 
 def loss_torch(params, X, y):

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import discovery, frameworks, machine, runner
+from bench.device import Device
 from bench.errors import UserError
-from bench.spec import FRAMEWORKS, Record, Settings
+from bench.spec import FRAMEWORKS, Case, Record, Settings
 
 QUICK_BUDGET_S = 0.5
 DEFAULT_BUDGET_S = 2.0
@@ -39,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated suite names (default: every suite found)")
     p.add_argument("--suites", type=Path, default=None, metavar="DIR",
                    help="folder of suite modules (default: ./suites, else the project's)")
+    p.add_argument("--case", action="append", default=[], metavar="K=V,...",
+                   help="run this case instead of the grid, e.g. --case batch=8192,width=4096,depth=4 "
+                        "(repeatable; needs one --suite whose parameters these are)")
     p.add_argument("--quick", action="store_true",
                    help=f"each suite's small QUICK subset, {QUICK_BUDGET_S} s budget per case")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
@@ -46,6 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"{QUICK_BUDGET_S} with --quick)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for every framework, the same for all (default: all usable CPUs)")
+    p.add_argument("--l2", choices=("warm", "flush"), default="warm",
+                   help="cache policy before each timed block: 'warm' (default) leaves the caches "
+                        "as the last block left them; 'flush' first overwrites a buffer larger than "
+                        "the last-level cache (GPU L2: 256 MiB, as triton's do_bench), the same for "
+                        "every phase (recorded per row)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="let GPUs use TF32 for float32 matmuls (off by default; recorded)")
     p.add_argument("--machine", default=None, metavar="NAME",
@@ -68,18 +77,18 @@ def _split(value: str) -> list[str]:
 
 def parse_devices(value: str) -> list[str]:
     """``cpu,cuda`` -> ``["cpu", "cuda:0"]``; anything else is a UserError."""
-    devices = []
-    for d in _split(value) or ["cpu"]:
-        d = d.lower()
-        if d == "cuda":
-            d = "cuda:0"
-        if d != "cpu" and not re.fullmatch(r"cuda:\d+", d):
-            raise UserError(f"unknown device {d!r}: use cpu, cuda or cuda:N (e.g. --device cpu,cuda)")
+    devices: list[Device] = []
+    for text in _split(value) or ["cpu"]:
+        try:
+            d = Device.parse(text)
+        except ValueError:
+            raise UserError(f"unknown device {text!r}: use cpu, cuda or cuda:N (e.g. --device cpu,cuda)"
+                            ) from None
         if d not in devices:
             devices.append(d)
-    if any(d.startswith("cuda") for d in devices) and not machine.has_nvidia_gpu():
+    if any(d.is_gpu for d in devices) and not machine.has_nvidia_gpu():
         raise UserError("no NVIDIA GPU or driver found on this machine: run with --device cpu")
-    return devices
+    return [d.spec for d in devices]
 
 
 def parse_frameworks(value: str) -> list[str]:
@@ -124,6 +133,33 @@ def parse_modes(value: str, names: list[str]) -> list[tuple[str, str]]:
     return [(n, m) for n in names for m in modes[n] if (n, m) in chosen]
 
 
+def parse_cases(values: list[str], suites: list[discovery.Suite]) -> dict[str, list[Case]]:
+    """``--case batch=8,width=16`` (repeatable) -> {suite: [Case, ...]}; UserError when malformed."""
+    if not values:
+        return {}
+    if len(suites) != 1:
+        raise UserError("--case needs exactly one --suite: the parameters belong to one suite")
+    suite = suites[0]
+    names = set(suite.cases(quick=True)[0].as_dict())
+    cases = []
+    for text in values:
+        params: dict[str, int] = {}
+        for item in _split(text):
+            key, sep, value = item.partition("=")
+            key = key.strip()
+            if not sep or not re.fullmatch(r"\d+", value.strip()):
+                raise UserError(f"--case {text}: write NAME=INTEGER pairs separated by commas "
+                                f"(e.g. {suite.cases(quick=True)[0].id})")
+            params[key] = int(value)
+        if set(params) != names:
+            raise UserError(f"--case {text}: suite {suite.name} takes exactly "
+                            f"{', '.join(sorted(names))}")
+        case = Case.of(suite.name, {k: params[k] for k in suite.cases(quick=True)[0].as_dict()})
+        if case not in cases:
+            cases.append(case)
+    return {suite.name: cases}
+
+
 def make_settings(args: argparse.Namespace) -> Settings:
     usable = machine.usable_cpus()
     threads = usable if args.threads is None else args.threads
@@ -137,7 +173,7 @@ def make_settings(args: argparse.Namespace) -> Settings:
     if not timeout > 0:
         raise UserError(f"--timeout {timeout}: give a positive number of seconds")
     return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget,
-                    quick=args.quick, seed=args.seed, timeout_s=timeout)
+                    quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2)
 
 
 def new_run_id() -> str:
@@ -156,7 +192,8 @@ def handle(args: argparse.Namespace) -> int:
     suites, problems = discovery.select(args.suites or discovery.default_dir(), _split(args.suite))
     if args.machine is not None:
         machine.check_name(args.machine)
-    jobs = runner.plan(pairs, devices, suites, args.quick)
+    cases = parse_cases(args.case, suites)
+    jobs = runner.plan(pairs, devices, suites, args.quick, cases)
     if not jobs:
         raise UserError("no suite supports the frameworks asked for: see `bench list`")
     for message in problems:

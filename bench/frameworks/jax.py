@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import math
 from typing import Any
 
 import numpy as np
 
-from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
+from bench.device import Device
+from bench.frameworks import DeviceUnavailable, Implementation, as_device, cpu_flusher, skipped
 from bench.spec import Optimizer, Problem
 from bench.timing import Phase
 
 NAME = "jax"
 MODES = ("jit",)
 DEFAULT_MODE = "jit"
+DEVICE_KINDS = ("cpu", "cuda")
+UNSUPPORTED: dict[tuple[str, str], str] = {}
+# XLA plans every buffer of a compiled program ahead of time, so its buffer
+# assignment gives the program's peak exactly, on every backend.
+_METHOD = "saved: jax.vjp residuals (distinct buffers); peak: XLA memory_analysis (temp + output)"
+MEMORY_METHOD = {"cpu": _METHOD, "cuda": _METHOD}
 
 
 def available() -> bool:
@@ -55,20 +63,20 @@ def devices() -> list[str]:
     return ["cpu"] + [f"cuda:{i}" for i in range(len(_gpus()))]
 
 
-def resolve_device(spec: str) -> tuple[Any, str]:
+def resolve_device(device: Device | str) -> tuple[Any, str]:
     import jax
 
-    if spec == "cpu":
+    device = as_device(device)
+    if not device.is_gpu:
         return jax.devices("cpu")[0], "cpu"
     gpus = _gpus()
     if not gpus:
         raise DeviceUnavailable(
             f"jax {jax.__version__} sees no GPU (install jax[cuda12] for NVIDIA GPUs)"
         )
-    index = parse_cuda(spec)
-    if index >= len(gpus):
-        raise DeviceUnavailable(f"jax sees {len(gpus)} GPUs, not {spec}")
-    return gpus[index], gpus[index].device_kind
+    if device.index >= len(gpus):
+        raise DeviceUnavailable(f"jax sees {len(gpus)} GPUs, not {device}")
+    return gpus[device.index], gpus[device.index].device_kind
 
 
 def to_device(array: np.ndarray, device: Any) -> Any:
@@ -86,6 +94,48 @@ def sync(out: Any, device: Any) -> None:
     import jax
 
     jax.block_until_ready(out)
+
+
+def matmul(device: Any, n: int):
+    import jax
+
+    a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32), device)
+    product = jax.jit(lambda a: a @ a)
+    return lambda _: product(a)
+
+
+def flusher(device: Any, nbytes: int):
+    import jax
+    import jax.numpy as jnp
+
+    if device.platform == "cpu":
+        return cpu_flusher(nbytes)
+    # JAX arrays are immutable: each flush writes a fresh buffer, which the
+    # allocator hands back from its pool, so nothing is allocated from CUDA.
+    # The output lives where the (committed) input lives.
+    one = jax.device_put(np.float32(1.0), device)
+    fill = jax.jit(lambda v: jnp.full((nbytes // 4,), v, jnp.float32))
+    return lambda: fill(one)
+
+
+def _distinct_bytes(tree: Any) -> float:
+    """Bytes of the distinct device buffers among the arrays of ``tree``."""
+    import jax
+
+    buffers: dict[Any, int] = {}
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if isinstance(leaf, jax.Array):
+            key = leaf.unsafe_buffer_pointer() if leaf.is_fully_addressable else id(leaf)
+            buffers[key] = leaf.nbytes
+    return float(sum(buffers.values()))
+
+
+def _compiled_peak(fn: Any, *args: Any) -> float:
+    """Temporaries plus outputs of the compiled program: the extra bytes one call needs."""
+    stats = fn.lower(*args).compile().memory_analysis()
+    if stats is None:
+        return math.nan
+    return float(stats.temp_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes)
 
 
 def implement(
@@ -142,14 +192,32 @@ def implement(
         value, grads = gradient_fn(params, X, y)
         return float(value), [np.asarray(g) for g in grads]
 
+    def record() -> Any:
+        return record_fn(params, X, y)
+
+    def peak_bytes(phase: Phase) -> float:
+        state = optimizer.init(list(params)) if optimizer else None
+        compiled = {
+            "forward": (forward_fn, params, X, y),
+            "gradient": (gradient_fn, params, X, y),
+            "backward_split": (backward_fn, record()),
+            "step": (step_fn, params, state, X, y),
+        }
+        fn, *args = compiled[phase.name]
+        return _compiled_peak(fn, *args)
+
     return Implementation(
         phases=(
             Phase("forward", lambda _: forward_fn(params, X, y)),
             Phase("gradient", lambda _: gradient_fn(params, X, y)),
-            Phase("backward_split", backward_fn, prepare=lambda: record_fn(params, X, y)),
+            Phase("backward_split", backward_fn, prepare=record),
             Phase("step", make_step()),
         ),
         loss_and_grads=loss_and_grads,
         train=train,
         traces=lambda: traced,
+        skipped=skipped(UNSUPPORTED, mode),
+        # The residuals of jax.vjp are what the backward pass is handed.
+        saved_bytes=lambda: _distinct_bytes(record()),
+        peak_bytes=peak_bytes,
     )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import math
+import os
 from typing import Any
 
 import numpy as np
 
-from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
+from bench.device import Device
+from bench.frameworks import DeviceUnavailable, Implementation, as_device, cpu_flusher, skipped
 from bench.spec import Optimizer, Problem
 from bench.timing import Phase
 
@@ -16,6 +19,22 @@ NAME = "tensorflow"
 # function: tf.function (graph); xla: tf.function(jit_compile=True); eager: op by op.
 MODES = ("function", "xla", "eager")
 DEFAULT_MODE = "function"
+DEVICE_KINDS = ("cpu", "cuda")
+_GRAPH_SPLIT = ("tf.function traces forward and backward into one graph; "
+                "the direct split exists only in eager mode")
+UNSUPPORTED = {("function", "backward_split"): _GRAPH_SPLIT, ("xla", "backward_split"): _GRAPH_SPLIT}
+# TensorFlow has no public view of the tensors a GradientTape keeps.
+_NO_SAVED = "saved: not exposed by TensorFlow's GradientTape"
+# TensorFlow's default CPU allocator keeps freed memory for reuse, out of
+# sight of the resident set, and counts nothing; its BFC allocator (opt-in on
+# the CPU) counts. Measured: the RSS saw 8 KiB for a 2 MiB activation.
+_CPU_BFC = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true")
+MEMORY_METHOD = {
+    "cpu": f"{_NO_SAVED}; peak: " + (
+        "tf.config.experimental.get_memory_info (BFC allocator)" if _CPU_BFC else
+        "not measured: the default CPU allocator reuses memory unseen (set TF_CPU_ALLOCATOR_USE_BFC=true)"),
+    "cuda": f"{_NO_SAVED}; peak: tf.config.experimental.get_memory_info",
+}
 _DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly")
 
 
@@ -58,20 +77,20 @@ def devices() -> list[str]:
     return ["cpu"] + [f"cuda:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
 
 
-def resolve_device(spec: str) -> tuple[Any, str]:
+def resolve_device(device: Device | str) -> tuple[Any, str]:
     import tensorflow as tf
 
-    if spec == "cpu":
+    device = as_device(device)
+    if not device.is_gpu:
         return "/CPU:0", "cpu"
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         built = "built with CUDA" if tf.test.is_built_with_cuda() else "a CPU-only build"
         raise DeviceUnavailable(f"tensorflow {tf.__version__} ({built}) sees no GPU")
-    index = parse_cuda(spec)
-    if index >= len(gpus):
-        raise DeviceUnavailable(f"tensorflow sees {len(gpus)} GPUs, not {spec}")
-    details = tf.config.experimental.get_device_details(gpus[index])
-    return f"/GPU:{index}", str(details.get("device_name", gpus[index].name))
+    if device.index >= len(gpus):
+        raise DeviceUnavailable(f"tensorflow sees {len(gpus)} GPUs, not {device}")
+    details = tf.config.experimental.get_device_details(gpus[device.index])
+    return f"/GPU:{device.index}", str(details.get("device_name", gpus[device.index].name))
 
 
 def to_device(array: np.ndarray, device: Any) -> Any:
@@ -92,6 +111,47 @@ def sync(out: Any, device: Any) -> None:
         import tensorflow as tf
 
         tf.test.experimental.sync_devices()
+
+
+def matmul(device: Any, n: int):
+    import tensorflow as tf
+
+    with tf.device(device):
+        a = tf.random.stateless_normal((n, n), seed=(0, 0), dtype=tf.float32)
+    product = tf.function(lambda: tf.matmul(a, a))
+    return lambda _: product()
+
+
+def flusher(device: Any, nbytes: int):
+    import tensorflow as tf
+
+    if device == "/CPU:0":
+        return cpu_flusher(nbytes)
+    with tf.device(device):
+        buf = tf.Variable(tf.zeros(nbytes // 4, tf.float32))
+    return lambda: buf.assign(tf.ones_like(buf))
+
+
+def _allocator_peak(device: str):
+    import tensorflow as tf
+
+    name = device.lstrip("/")  # "GPU:0", as the memory API names it
+
+    def peak(phase: Phase) -> float:
+        state = phase.prepare() if phase.prepare is not None else None
+        tf.test.experimental.sync_devices()
+        before = tf.config.experimental.get_memory_info(name)["current"]
+        tf.config.experimental.reset_memory_stats(name)
+        out = phase.run(state)
+        tf.test.experimental.sync_devices()
+        del out
+        return float(tf.config.experimental.get_memory_info(name)["peak"] - before)
+
+    return peak
+
+
+def _unmeasured(phase: Phase) -> float:
+    return math.nan
 
 
 def implement(
@@ -158,7 +218,6 @@ def implement(
         Phase("forward", lambda _: forward_fn()),
         Phase("gradient", lambda _: gradient_fn()),
     ]
-    skipped = {}
     if mode == "eager":
 
         def record_forward() -> Any:
@@ -173,11 +232,6 @@ def implement(
                 return tape.gradient(value, params)
 
         phases.append(Phase("backward_split", backward, prepare=record_forward))
-    else:
-        skipped["backward_split"] = (
-            "tf.function traces forward and backward into one graph; "
-            "the direct split exists only in eager mode"
-        )
     step_fn = make_step()
     phases.append(Phase("step", lambda _: step_fn()))
 
@@ -192,4 +246,7 @@ def implement(
     def traces() -> int:
         return sum(int(f.experimental_get_tracing_count()) for f in functions)
 
-    return Implementation(tuple(phases), loss_and_grads, train, traces, skipped)
+    return Implementation(
+        tuple(phases), loss_and_grads, train, traces, skipped(UNSUPPORTED, mode),
+        peak_bytes=_allocator_peak(device) if device != "/CPU:0" or _CPU_BFC else _unmeasured,
+    )

@@ -9,13 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from bench.frameworks import DeviceUnavailable, Implementation, parse_cuda
+from bench.device import Device
+from bench.frameworks import DeviceUnavailable, Implementation, as_device, cpu_flusher, skipped
 from bench.spec import Optimizer, Problem
 from bench.timing import Phase
 
 NAME = "torch"
 MODES = ("eager", "compile")
 DEFAULT_MODE = "eager"
+DEVICE_KINDS = ("cpu", "cuda")
+UNSUPPORTED: dict[tuple[str, str], str] = {}
+MEMORY_METHOD = {
+    "cpu": "saved: autograd saved_tensors_hooks (unique storages); peak: RSS high-water mark",
+    "cuda": "saved: autograd saved_tensors_hooks (unique storages); peak: torch.cuda.max_memory_allocated",
+}
 
 
 def available() -> bool:
@@ -51,18 +58,18 @@ def devices() -> list[str]:
     return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
 
-def resolve_device(spec: str) -> tuple[Any, str]:
+def resolve_device(device: Device | str) -> tuple[Any, str]:
     import torch
 
-    if spec == "cpu":
+    device = as_device(device)
+    if not device.is_gpu:
         return torch.device("cpu"), "cpu"
     if not torch.cuda.is_available():
         build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
         raise DeviceUnavailable(f"torch {torch.__version__} ({build}) sees no CUDA device")
-    index = parse_cuda(spec)
-    if index >= torch.cuda.device_count():
-        raise DeviceUnavailable(f"torch sees {torch.cuda.device_count()} CUDA devices, not {spec}")
-    return torch.device("cuda", index), torch.cuda.get_device_name(index)
+    if device.index >= torch.cuda.device_count():
+        raise DeviceUnavailable(f"torch sees {torch.cuda.device_count()} CUDA devices, not {device}")
+    return torch.device("cuda", device.index), torch.cuda.get_device_name(device.index)
 
 
 def to_device(array: np.ndarray, device: Any) -> Any:
@@ -81,6 +88,56 @@ def sync(out: Any, device: Any) -> None:
         import torch
 
         torch.cuda.synchronize(device)
+
+
+def matmul(device: Any, n: int):
+    import torch
+
+    a = torch.randn(n, n, device=device, dtype=torch.float32)
+    return lambda _: a @ a
+
+
+def flusher(device: Any, nbytes: int):
+    import torch
+
+    if device.type != "cuda":
+        return cpu_flusher(nbytes)
+    buf = torch.empty(nbytes // 4, dtype=torch.float32, device=device)
+    return buf.zero_
+
+
+def _saved_bytes(record: Any) -> float:
+    """Bytes of the distinct storages autograd saves while ``record()`` runs a forward pass."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t: Any) -> Any:
+        # Views share a storage (a weight and its transpose): count it once.
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        value = record()
+    del value
+    return float(sum(storages.values()))
+
+
+def _cuda_peak(device: Any):
+    import torch
+
+    def peak(phase: Phase) -> float:
+        state = phase.prepare() if phase.prepare is not None else None
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        out = phase.run(state)
+        torch.cuda.synchronize(device)
+        del out
+        return float(torch.cuda.max_memory_allocated(device) - before)
+
+    return peak
 
 
 def _traces() -> int:
@@ -162,4 +219,7 @@ def implement(
         loss_and_grads=loss_and_grads,
         train=train,
         traces=_traces if mode == "compile" else (lambda: 0),
+        skipped=skipped(UNSUPPORTED, mode),
+        saved_bytes=lambda: _saved_bytes(record_forward),
+        peak_bytes=_cuda_peak(device) if device.type == "cuda" else None,
     )

@@ -9,5 +9,5 @@ _mlp = load_file(Path(__file__).resolve().parents[3] / "suites" / "mlp_regressio
 DESCRIPTION = "tiny MLP (tests)"
 GRID = {"batch": [8, 16], "width": [16], "depth": [2]}
 QUICK = [{"batch": 8, "width": 16, "depth": 2}, {"batch": 16, "width": 16, "depth": 2}]
-problem, reference, flops = _mlp.problem, _mlp.reference, _mlp.flops
+problem, reference, flops, memory = _mlp.problem, _mlp.reference, _mlp.flops, _mlp.memory
 loss_torch, loss_tensorflow, loss_jax = _mlp.loss_torch, _mlp.loss_tensorflow, _mlp.loss_jax
