@@ -93,7 +93,7 @@ step "bench run: depth sweep and wide MLP, L2 flushed" 120 "${bench[@]}" run --d
     --framework torch,jax --suite mlp_regression "${sweep[@]}" --case "$wide" --l2 flush --budget 1 \
     --results "$results" --machine gpu --no-report
 step "cross-check, warm L2" 45 "$python" scripts/crosscheck_gpu.py --json "$out/crosscheck.json"
-step "pytest -m gpu" 100 "$python" -m pytest -m gpu -q -p no:cacheprovider -k "not agrees_on_gpu" tests
+step "pytest -m gpu" 100 "$python" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py
 step "bench run --quick torch:compile (mlp)" 75 "${bench[@]}" run --device cuda --quick \
     --framework torch --mode compile --suite mlp_regression --results "$results" --machine gpu --no-report
 step "cross-check, L2 flushed" 30 "$python" scripts/crosscheck_gpu.py --l2 flush --budget 1 \
