@@ -17,6 +17,11 @@ import numpy as np
 from bench import stats
 
 KEYS = ("suite", "case", "framework", "mode", "device", "phase", "dtype")
+# Memory columns carried into the comparison as base_* and new_*: the peak of
+# one call, M (peak over the forward's; on gradient rows the headline M) and
+# what is kept for the backward pass. NaN where a side did not measure them
+# (TensorFlow, files written before bench measured memory).
+MEMORY_COLUMNS = ("peak_bytes", "memory_ratio", "saved_bytes")
 MIN_EFFECT = 0.05
 ALPHA = 0.05
 
@@ -53,8 +58,10 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
 
     Returns ``(table, unmatched)``: one row per matching (suite, case,
     framework, mode, device, phase, dtype) with both medians, the speedup and
-    its CI, the p-value and the call; and the rows of either side that have
-    no partner, with the side they came from (nothing is dropped silently).
+    its CI, the p-value and the call, then both sides' memory (``base_`` and
+    ``new_`` of each of MEMORY_COLUMNS) and ``peak_bytes_ratio`` = new / base
+    peak; and the rows of either side that have no partner, with the side
+    they came from (nothing is dropped silently).
     """
     import pandas as pd
 
@@ -62,21 +69,41 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
         ok = df[(df.status == "ok") & (df.phase != "backward")]
         return ok.drop_duplicates(list(KEYS), keep="last").set_index(list(KEYS))
 
+    def number(df, key, col: str) -> float:
+        value = df.loc[key, col] if col in df.columns else math.nan
+        return math.nan if value is None or pd.isna(value) else float(value)
+
     b, n = measured(base), measured(new)
     rows = []
     for key in b.index.intersection(n.index):
         v = verdict(b.loc[key, "samples_s"], n.loc[key, "samples_s"], min_effect, alpha)
+        memory = {f"{side}_{col}": number(df, key, col)
+                  for col in MEMORY_COLUMNS for side, df in (("base", b), ("new", n))}
         rows.append({
             **dict(zip(KEYS, key, strict=True)),
             "base_median_s": b.loc[key, "median_s"], "new_median_s": n.loc[key, "median_s"],
             "speedup": v.speedup.value, "speedup_ci_low": v.speedup.low,
             "speedup_ci_high": v.speedup.high, "p_value": v.p_value, "verdict": v.call,
+            **memory, "peak_bytes_ratio": _quotient(memory["new_peak_bytes"], memory["base_peak_bytes"]),
         })
+    memory_cols = [f"{side}_{col}" for col in MEMORY_COLUMNS for side in ("base", "new")]
     table = pd.DataFrame(rows, columns=[*KEYS, "base_median_s", "new_median_s", "speedup",
-                                        "speedup_ci_low", "speedup_ci_high", "p_value", "verdict"])
+                                        "speedup_ci_low", "speedup_ci_high", "p_value", "verdict",
+                                        *memory_cols, "peak_bytes_ratio"])
     only_base = b.index.difference(n.index).to_frame(index=False).assign(side="base only")
     only_new = n.index.difference(b.index).to_frame(index=False).assign(side="new only")
     return table, pd.concat([only_base, only_new], ignore_index=True)
+
+
+def _quotient(x: float, of: float) -> float:
+    return x / of if math.isfinite(x) and math.isfinite(of) and of > 0 else math.nan
+
+
+def has_memory(table) -> bool:
+    """Whether both sides measured a peak on some matched row (what the memory table needs)."""
+    if table.empty or "peak_bytes_ratio" not in table:
+        return False
+    return bool(np.isfinite(table["peak_bytes_ratio"].astype(float)).any())
 
 
 def geomean_speedups(table):

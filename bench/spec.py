@@ -86,8 +86,10 @@ class Memory:
     activations it needs, and the weights it multiplies by), the theory of
     the measured ``saved_bytes``. ``forward`` and ``gradient``: the extra
     bytes live at the peak of one call of each phase, beyond the inputs and
-    parameters that are resident before it; their quotient is the theory of
-    M = peak(gradient) / peak(forward).
+    parameters resident before it, in eager execution (each operation makes
+    one array, freed when nothing refers to it any more: what torch's
+    allocator sees; a compiler such as XLA may fuse arrays away or keep
+    more). Their quotient is the theory of M = peak(gradient) / peak(forward).
     """
 
     saved: int

@@ -86,7 +86,7 @@ def memory(df: Any) -> list[str]:
     if grad.empty:
         return [*lines, "  the depth sweep did not measure"]
     for r in grad.sort_values(["framework", "flops"]).itertuples():
-        fwd = df[(df.case == r.case) & (df.framework == r.framework) & (df.mode == r.mode)
+        fwd = df[(df.case == r.case) & (df.framework == r.framework) & (df["mode"] == r.mode)
                  & (df.phase == "forward") & (df.run_id == r.run_id)]
         fpeak = fwd.peak_bytes.iloc[0] if len(fwd) else math.nan
         lines.append(

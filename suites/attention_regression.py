@@ -207,25 +207,40 @@ def memory(p: dict) -> Memory:
     In all ``(6 D + F) B T + B T^2 + 2 D^2 + 2 D F + B D + D + B`` numbers,
     that is ``10 B T D + B T^2 + 9 D^2 + B D + D + B``.
 
-    Forward peak: the larger of two stages. Attention: ``Q``, ``K``, ``V`` are
-    live while the scores ``S`` and their softmax ``P`` are made
-    (3 B T D + 2 B T^2). MLP: ``H`` (needed again by the residual), the
-    hidden ``Z`` and the block's output ``G`` live at once (B T D + B T F +
-    B T D). Gradient peak, if nothing were freed early: the kept activations
-    (all of the above but ``X`` and the weights, which are resident) plus one
-    gradient per parameter; an upper bound, as frameworks free activations
-    as the backward pass consumes them.
+    Peaks, in eager execution (one array per operation, freed when no longer
+    referenced), with a = B T D, s = B T^2 and z = B T F numbers (an
+    activation, a score matrix, an MLP hidden layer); ``X`` and the weights
+    are resident before the call. ``loss_torch`` names ``Q``, ``K``, ``V``,
+    ``P``, ``H`` and ``G``, so each of these lives until the function
+    returns; the unnamed results (``X Wq`` before its bias, ``Q K^T`` before
+    its scaling, ``P V``, ...) are freed as soon as the next operation has
+    read them.
+
+    - forward: the MLP holds ``Q``, ``K``, ``V``, ``P`` and ``H`` (4 a + s)
+      while ``H W1`` and ``H W1 + b1`` (then that sum and its tanh) live
+      together: 4 a + s + 2 z. Before it, the attention holds ``Q``, ``K``,
+      ``V`` and two score matrices at once (``Q K^T`` and its scaled copy,
+      then the scaled copy and its softmax): 3 a + 2 s, the larger only when
+      seq > 9 dim, beyond this grid;
+    - gradient: the forward pass now keeps ``A = P V`` too, and the tanh
+      output ``Z``: 5 a + s + z. The backward pass starts with the gradient
+      of ``G`` (the mean's, spread over the sequence: a), then ``Z W2``'s
+      weight gradient (F D) and input gradient (z), then tanh's (z), all
+      live at once: 6 a + s + 3 z + F D. Later the attention's backward
+      holds ``Q``, ``K``, the gradient of ``V``, ``P``, the gradient of ``P``
+      and the softmax's (3 a + 3 s) beside the weight gradients made so far
+      (``Wo``, ``W1``, ``W2``: 9 D^2): the larger only when seq exceeds
+      about 7.5 dim, beyond this grid. The peak is the larger of the two.
     """
     B, T, D = p["batch"], p["seq"], p["dim"]
     F = _hidden(D)
-    weights = 4 * D * D + 2 * D * F + D
-    n_params = weights + 4 * D + F + D + 1
     kept = (5 * D + F) * B * T + B * T * T + B * D + B  # Q K V A H Z, P, m, residual
     saved = B * T * D + kept + (D * D + 2 * D * F + D)  # X, activations, Wo W1 W2 Wout
+    a, s, z = B * T * D, B * T * T, B * T * F
     return Memory(
         saved=4 * saved,
-        forward=4 * max(3 * B * T * D + 2 * B * T * T, 2 * B * T * D + B * T * F),
-        gradient=4 * (kept + n_params),
+        forward=4 * max(4 * a + s + 2 * z, 3 * a + 2 * s),
+        gradient=4 * max(6 * a + s + 3 * z + F * D, 3 * a + 3 * s + D * D + 2 * D * F),
     )
 
 

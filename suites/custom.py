@@ -298,25 +298,44 @@ def memory(p: dict) -> Memory:
     of one byte each.
 
     Saved: ``X`` + 4 arrays per hidden layer, every weight but W0, the
-    residual (4 bytes each) and the mask (1 byte each). Forward peak: as for
-    the MLP, a layer's input and output live at once (a compiler fuses mish's
-    primitives into one loop; eager frameworks add a few temporaries of the
-    same size). Gradient peak, if nothing were freed early: the kept
-    activations (``X`` and the weights are resident), the residual and mask,
-    plus one gradient per parameter; an upper bound. The momentum optimizer
-    keeps one velocity per parameter, but between steps (the ``step``
-    phase's state), not in the forward pass: it adds nothing here.
+    residual (4 bytes each) and the mask (1 byte each). The momentum
+    optimizer keeps one velocity per parameter, but between steps (the
+    ``step`` phase's state), not in the forward pass: it adds nothing here.
+
+    Peaks, in eager execution (one array per operation, freed when no longer
+    referenced), with a = batch x width numbers, one activation (``X`` and
+    the parameters are resident before the call):
+
+    - forward: mish's primitives make temporaries of the size of ``z``.
+      Python evaluates ``max(z, 0) + log1p(exp(-|z|))`` left to right, so
+      ``max(z, 0)`` is made first and waits for the right-hand side, whose
+      chain ``|z|``, ``-|z|``, ``exp``, ``log1p`` holds two arrays at once
+      (each operation's input and output). A hidden layer thus holds its
+      input ``h``, ``z``, ``max(z, 0)`` and two working arrays: 5 a (4 a
+      with one hidden layer, whose input X was resident before the call);
+    - gradient: the forward pass keeps four arrays per hidden layer (``z``,
+      ``e``, ``t``, ``h``; see above), 4 a per layer. The backward pass
+      starts by replacing the last ``h`` by its gradient (the output layer's
+      input gradient), then the product ``z * t`` computes both of its
+      input gradients: every kept array plus two working arrays, (4 depth +
+      2) a. It ends, as the MLP's, holding every weight gradient (depth x
+      width² x 4) plus one working array. The peak is the larger of the two.
+
+    Huber's temporaries (``|r|``, ``r^2``, both branches, the mask, and
+    their gradients) are vectors of ``batch`` numbers, since the prediction
+    is ``(batch, 1)``: each is 1/width of an activation, and they are all
+    freed before the backward pass reaches mish, so they never set a peak.
     """
     B, dims = p["batch"], _dims(p)
     w, d = p["width"], p["depth"]
     weights = sum(m * n for m, n in itertools.pairwise(dims))
-    n_params = weights + sum(dims[1:])
     kept = 4 * B * w * d  # z, e = exp(-|z|), t = tanh(sp), h = mish(z) per hidden layer
     saved = 4 * (B * w + kept + (weights - dims[0] * dims[1]) + B) + B
+    a = B * w
     return Memory(
         saved=saved,
-        forward=4 * 2 * B * w,
-        gradient=4 * (kept + B + n_params) + B,
+        forward=4 * (4 if d == 1 else 5) * a,
+        gradient=4 * max((4 * d + 2) * a, d * w * w + a),
     )
 
 

@@ -129,16 +129,28 @@ def memory(p: dict) -> Memory:
     anyway, but it is saved all the same, so it counts: ``B * F + B`` numbers,
     the saved bytes are dominated by ``X`` itself.
 
-    Forward peak: the prediction ``X w`` and the next elementwise result (the
-    residual) live at once, two vectors of ``B``. Gradient peak, if nothing
-    were freed early: the kept residual plus one gradient per parameter
-    (``F + 1`` numbers); an upper bound, as for every suite.
+    Peaks, in eager execution (one array per operation, freed when no longer
+    referenced), in vectors of ``B`` numbers (``X`` and the parameters are
+    resident before the call, so only what the call makes counts):
+
+    - forward: ``mean((X w + b - y) ** 2)`` is a chain of operations, each
+      reading the vector the previous one made: ``X w``, then ``+ b``, then
+      ``- y``, then ``** 2``. Each result is freed once the next one exists,
+      so two vectors live at once: 2 B;
+    - gradient: the forward pass now keeps the residual ``r``. The backward
+      pass of the mean spreads the scalar gradient into a vector (``1/N``
+      per example); the backward pass of the square then computes
+      ``grad * (2 * r ** 1)`` as autograd writes it, three operations whose
+      results all live until the product is done: ``r``, the incoming
+      gradient and those three, 5 B. The pass ends holding the gradient of
+      the residual, ``dw`` (F numbers) and ``db`` (one): B + F + 1. The peak
+      is the larger of the two (5 B unless F > 4 B).
     """
     B, F = p["batch"], p["features"]
     return Memory(
         saved=4 * (B * F + B),
         forward=4 * 2 * B,
-        gradient=4 * (B + F + 1),
+        gradient=4 * max(5 * B, B + F + 1),
     )
 
 

@@ -94,20 +94,29 @@ def memory(p: dict) -> Memory:
     Saved: the backward pass needs each layer's input (X and the ``depth``
     tanh outputs, for dW and for tanh' = 1 - h²), every weight but the first
     (for dX; X needs no gradient, so W0 is not needed) and the residual of
-    the loss. Forward peak: a layer's input and output live at once.
-    Gradient peak, if nothing were freed early: the kept activations plus one
-    gradient per parameter; frameworks beat it by freeing activations as the
-    backward pass consumes them, so it is an upper bound.
+    the loss.
+
+    Peaks, in eager execution (one array per operation, freed when no longer
+    referenced), with a = batch x width x 4 bytes, one activation:
+
+    - forward: a hidden layer holds its input, the product ``h W`` and the
+      sum ``h W + b`` at once: 3a (2a with one hidden layer, whose input X
+      was resident before the call);
+    - gradient: the backward pass starts with every kept activation plus two
+      working arrays (the incoming gradient and the one it computes),
+      (depth + 2) a; it ends holding every weight gradient (depth x width² x 4)
+      plus one working array. The peak is the larger of the two: activations
+      dominate when batch > width, weight gradients when batch < width.
     """
     B, dims = p["batch"], _dims(p)
     w, d = p["width"], p["depth"]
     weights = sum(m * n for m, n in itertools.pairwise(dims))
-    n_params = weights + sum(dims[1:])
     saved = B * w * (d + 1) + (weights - dims[0] * dims[1]) + B
+    a = B * w
     return Memory(
         saved=4 * saved,
-        forward=4 * 2 * B * w,
-        gradient=4 * (B * w * d + B + n_params),
+        forward=4 * (2 if d == 1 else 3) * a,
+        gradient=4 * max((d + 2) * a, d * w * w + a),
     )
 
 

@@ -36,6 +36,12 @@ def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
         (["--budget", "abc"], ["--budget", "invalid float"]),
         (["--machine", "a/b"], ["--machine"]),
         (["--frobnicate"], ["unrecognized arguments"]),
+        (["--l2", "cold"], ["--l2", "invalid choice"]),
+        (["--case", "batch=8"], ["--case needs exactly one --suite"]),
+        (["--suite", "mlp_regression", "--case", "batch=8,width=16"],
+         ["--case batch=8,width=16", "takes exactly batch, depth, width"]),
+        (["--suite", "mlp_regression", "--case", "batch=-8,width=16,depth=1"], ["NAME=INTEGER"]),
+        (["--suite", "mlp_regression", "--case", "batch=8;width=16,depth=1"], ["NAME=INTEGER"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, words):
@@ -144,10 +150,34 @@ def test_run_writes_results_and_prints_summary(tmp_path):
     for curve in ok[ok.phase == "step"].loss_curve:
         assert len(curve) == 20 and curve[-1] < curve[0]  # it learns from the shared start
 
+    # Memory and peak, from the suite's theory and the worker's own measurements.
+    assert (ok.saved_bytes >= ok.theory_saved_bytes).all() and (ok.theory_saved_bytes > 0).all()
+    assert (grad.memory_ratio > 1).all() and (grad.theory_memory_ratio > 1).all()
+    assert (ok.peak_flops_per_s > 0).all() and (ok.l2 == "warm").all()
+    assert ok.memory_method.str.contains("jax.vjp residuals").all()
+
     meta = store.read_metadata(files[0])
     assert meta["finished"] is not None
     assert meta["frameworks"]["jax:jit@cpu"]["version"]
+    assert meta["frameworks"]["jax:jit@cpu"]["peak_flops_per_s"] > 0
     assert meta["settings"]["budget_s"] == 0.05
+
+
+def test_run_of_given_cases_with_a_flushed_cache(tmp_path):
+    results = tmp_path / "results"
+    proc = bench_cli(
+        "run", "--framework", "torch", "--suite", "mlp_regression", "--case", "batch=4,width=8,depth=1",
+        "--case", "batch=4,width=8,depth=3", "--l2", "flush", "--budget", "0.05", "--machine", "m",
+        "--results", str(results), "--no-report",
+    )
+    assert proc.returncode == 0, proc.stderr
+    df = bench.load(results / "m")
+    assert set(df.case) == {"batch=4,width=8,depth=1", "batch=4,width=8,depth=3"}
+    assert (df.l2 == "flush").all() and (df.status != "failed").all()
+    grad = df[df.phase == "gradient"].set_index("case")
+    # torch keeps exactly what the suite's theory counts, and deeper keeps more.
+    assert (grad.saved_bytes == grad.theory_saved_bytes).all()
+    assert grad.saved_bytes["batch=4,width=8,depth=3"] > grad.saved_bytes["batch=4,width=8,depth=1"]
 
 
 @pytest.mark.parametrize(

@@ -74,3 +74,33 @@ def test_unmatched_cases_are_listed_not_dropped():
     assert set(table.case) == {"a"}
     assert (table.verdict == "faster").all()
     assert set(zip(unmatched.case, unmatched.side, strict=True)) == {("b", "base only"), ("c", "new only")}
+
+
+def with_memory(df: pd.DataFrame, peak: dict[str, float], m: float) -> pd.DataFrame:
+    """``df`` with a forward peak per case, the gradient's ``m`` times it, and saved bytes."""
+    fwd = df.case.map(peak).astype(float)
+    grad = df.phase == "gradient"
+    return df.assign(peak_bytes=fwd.where(~grad, fwd * m), memory_ratio=np.where(grad, m, 1.0),
+                     saved_bytes=fwd * 2)
+
+
+def test_memory_of_both_sides_is_kept_with_its_ratio():
+    base = with_memory(rows({"a": 1e-3, "b": 2e-3}), {"a": 1e6, "b": 4e6}, 3.0)
+    new = with_memory(rows({"a": 1e-3, "b": 2e-3}, seed=1), {"a": 1.5e6, "b": 2e6}, 2.0)
+    table, _ = compare.compare(base, new)
+    t = table.set_index(["case", "phase"])
+    assert t.loc[("a", "forward"), ["base_peak_bytes", "new_peak_bytes"]].tolist() == [1e6, 1.5e6]
+    assert t.loc[("a", "forward"), "peak_bytes_ratio"] == pytest.approx(1.5)
+    # gradient of b: 3 x 4 MB in base, 2 x 2 MB in new
+    assert t.loc[("b", "gradient"), "peak_bytes_ratio"] == pytest.approx(4e6 / 12e6)
+    assert t.loc[("b", "gradient"), ["base_memory_ratio", "new_memory_ratio"]].tolist() == [3.0, 2.0]
+    assert t.loc[("b", "gradient"), "new_saved_bytes"] == 4e6
+    assert compare.has_memory(table)
+
+
+def test_memory_is_nan_where_a_side_did_not_measure_it():
+    base = with_memory(rows({"a": 1e-3}), {"a": 1e6}, 3.0)
+    table, _ = compare.compare(base, rows({"a": 1e-3}))  # no memory columns at all (an old file)
+    assert table.new_peak_bytes.isna().all() and table.peak_bytes_ratio.isna().all()
+    assert (table.base_peak_bytes > 0).all()
+    assert not compare.has_memory(table)

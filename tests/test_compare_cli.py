@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import bench_cli, write_run
 
 
@@ -60,3 +62,51 @@ def test_a_corrupt_copy_in_a_machine_folder_is_skipped_and_the_rest_compare(tmp_
     assert proc.returncode == 0, proc.stderr
     assert "skipping" in proc.stderr and "r0.parquet" in proc.stderr
     assert "no significant change: 4" in proc.stdout
+
+
+def write_memory_run(path, machine: str, forward_peak: float, m: float, memory: bool = True):
+    """A results file like ``write_run``'s with peak bytes: the gradient's ``m`` times the forward's."""
+    import math
+
+    import numpy as np
+
+    from bench.spec import Record
+    from bench.store import ResultsWriter
+
+    rng = np.random.default_rng(0)
+    records = []
+    for case in ("a", "b"):
+        f = 1e-3 * rng.lognormal(0.0, 0.02, size=20)
+        for phase, s, ratio in (("forward", f, 1.0), ("gradient", 2.5 * f, m)):
+            records.append(Record(
+                run_id=path.stem, machine=machine, suite="s", case=case, params="{}", framework="jax",
+                framework_version="0", mode="jit", device="cpu", phase=phase, status="ok",
+                median_s=float(np.median(s)), samples_s=tuple(float(x) for x in s), threads=2,
+                peak_bytes=forward_peak * ratio if memory else math.nan,
+                memory_ratio=ratio if memory else math.nan))
+    w = ResultsWriter(path, {"run_id": path.stem, "machine": machine, "settings": {"threads": 2}})
+    w.append(records)
+    w.close()
+    return path
+
+
+def test_memory_table_when_both_sides_measured_it(tmp_path):
+    base = write_memory_run(tmp_path / "m" / "r1.parquet", "m", 2e6, 3.0)
+    new = write_memory_run(tmp_path / "m" / "r2.parquet", "m", 1e6, 2.0)
+    proc = bench_cli("compare", str(base), str(new))
+    assert proc.returncode == 0, proc.stderr
+    assert "memory: extra bytes at the peak of one call" in proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if "gradient" in line and " MB" in line]
+    # gradient: base 3 x 2 MB = 6 MB, new 2 x 1 MB = 2 MB: new / base 0.33; M 3.00 -> 2.00
+    row = r"│ 6 MB +│ 2 MB +│ 0\.33 +│ 3\.00 +│ 2\.00 +│"
+    assert len(lines) == 2 and all(re.search(row, li) for li in lines), proc.stdout
+    forward = [line for line in proc.stdout.splitlines() if "forward" in line and " MB" in line]
+    assert all(re.search(r"│ 2 MB +│ 1 MB +│ 0\.50 +│ +│ +│", li) for li in forward) and len(forward) == 2
+
+
+def test_no_memory_table_when_one_side_lacks_memory(tmp_path):
+    base = write_memory_run(tmp_path / "m" / "r1.parquet", "m", 2e6, 3.0)
+    new = write_memory_run(tmp_path / "m" / "r2.parquet", "m", 1e6, 2.0, memory=False)
+    proc = bench_cli("compare", str(base), str(new))
+    assert proc.returncode == 0, proc.stderr
+    assert "memory:" not in proc.stdout and "no significant change: 4" in proc.stdout

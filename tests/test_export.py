@@ -83,3 +83,85 @@ def test_import_refuses_files_that_are_not_bench_benchmarks(tmp_path):
     garbage.write_text("{not json")
     proc = bench_cli("import", str(garbage), "--machine", "m")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def write_memory_run(path: Path) -> Path:
+    """A run whose rows carry memory, the device's peak rate, the cache policy and throttling;
+    the TensorFlow-like case ``b`` has no memory (NaN), as a framework that exposes none."""
+    import math
+
+    import numpy as np
+
+    from bench.spec import Record
+    from bench.store import ResultsWriter
+
+    rng = np.random.default_rng(0)
+    records = []
+    for case, peak in (("a", 2e6), ("b", math.nan)):
+        f = 1e-3 * rng.lognormal(0.0, 0.02, size=20)
+        for phase, s, m in (("forward", f, 1.0), ("gradient", 2.5 * f, 3.0)):
+            records.append(Record(
+                run_id=path.stem, machine="m", suite="s", case=case, params="{}", framework="jax",
+                framework_version="0", mode="jit", device="cuda:0", phase=phase, status="ok",
+                median_s=float(np.median(s)), samples_s=tuple(float(x) for x in s), rounds=20,
+                calls_per_block=1, ratio=m * 0.9, flops=1e9 * m, flops_per_s=1e9 * m / float(np.median(s)),
+                saved_bytes=3e6 if peak == peak else math.nan, peak_bytes=peak * m,
+                memory_ratio=m if peak == peak else math.nan, theory_saved_bytes=2.5e6,
+                theory_peak_bytes=1.5e6 * m, theory_memory_ratio=m + 0.5,
+                memory_method="test: exact" if peak == peak else "saved: not exposed",
+                peak_flops_per_s=1.9e13, l2="flush", gpu_state='{"before": {}, "after": {}}',
+                throttled="power cap 12 ms" if case == "a" else ""))
+    w = ResultsWriter(path, {"run_id": path.stem, "machine": "m", "settings": {"l2": "flush"}})
+    w.append(records)
+    w.close()
+    return path
+
+
+MEMORY_COLUMNS = ["saved_bytes", "peak_bytes", "memory_ratio", "theory_saved_bytes", "theory_peak_bytes",
+                  "theory_memory_ratio", "peak_flops_per_s"]
+
+
+def test_csv_and_markdown_carry_memory_peak_rate_cache_policy_and_throttling(tmp_path):
+    run = write_memory_run(tmp_path / "m" / "r1.parquet")
+    proc = bench_cli("export", str(run), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(io.StringIO(proc.stdout), keep_default_na=False, na_values=[""])
+    a = table[(table.case == "a") & (table.phase == "gradient")].iloc[0]
+    assert [a[c] for c in MEMORY_COLUMNS] == [3e6, 6e6, 3.0, 2.5e6, 4.5e6, 3.5, 1.9e13]
+    assert (a["memory_method"], a["l2"], a["throttled"]) == ("test: exact", "flush", "power cap 12 ms")
+    b = table[(table.case == "b") & (table.phase == "gradient")].iloc[0]
+    assert pd.isna(b["peak_bytes"]) and pd.isna(b["memory_ratio"]) and b["theory_memory_ratio"] == 3.5
+    md = bench_cli("export", str(run), "--format", "markdown").stdout.splitlines()
+    header = [c.strip() for c in md[0].strip("|").split("|")]
+    assert {*MEMORY_COLUMNS, "memory_method", "l2", "throttled"} <= set(header)
+    row = dict(zip(header, [c.strip() for c in md[2 + 1].strip("|").split("|")], strict=True))
+    assert (row["case"], row["phase"]) == ("a", "gradient")
+    assert (row["peak_bytes"], row["memory_ratio"]) == ("6e+06", "3")
+
+
+def test_pytest_benchmark_extra_info_round_trips_memory(tmp_path):
+    import bench
+
+    run = write_memory_run(tmp_path / "m" / "r1.parquet")
+    out = tmp_path / "pb.json"
+    assert bench_cli("export", str(run), "--format", "pytest-benchmark", "-o", str(out)).returncode == 0
+    doc = json.loads(out.read_text())
+    info = {b["name"]: b["extra_info"] for b in doc["benchmarks"]}
+    a = info["s[a-jax-jit-cuda:0-gradient]"]
+    assert (a["peak_bytes"], a["memory_ratio"], a["saved_bytes"]) == (6e6, 3.0, 3e6)
+    assert a["peak_flops_per_s"] == 1.9e13
+    assert (a["l2"], a["throttled"], a["memory_method"]) == ("flush", "power cap 12 ms", "test: exact")
+    b = info["s[b-jax-jit-cuda:0-gradient]"]
+    assert "peak_bytes" not in b and "throttled" not in b  # NaN and "" are left out (JSON has no NaN)
+    assert b["theory_memory_ratio"] == 3.5
+    assert "NaN" not in out.read_text()
+
+    proc = bench_cli("import", str(out), "--machine", "pb", "--results", str(tmp_path / "imported"))
+    assert proc.returncode == 0, proc.stderr
+    cols = ["case", "phase", *MEMORY_COLUMNS, "memory_method", "l2", "throttled", "gpu_state", "ratio",
+            "flops"]
+    def table(path):
+        return bench.load(path)[cols].sort_values(["case", "phase"]).reset_index(drop=True)
+
+    before, after = table(run), table(tmp_path / "imported" / "pb")
+    pd.testing.assert_frame_equal(before, after, check_dtype=False)

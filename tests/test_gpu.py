@@ -67,7 +67,11 @@ def test_gpu_memory_grows_with_depth_and_saved_bytes_match_the_theory(name):
     for depth, p in peaks.items():
         # The gradient keeps activations the forward pass frees: M > 1.
         assert p["gradient"] > p["forward"] > 0, (depth, p)
-    assert peaks[4]["gradient"] / peaks[4]["forward"] > peaks[1]["gradient"] / peaks[1]["forward"]
+    # Three more layers keep at least three more batch x width activations.
+    # (Not M itself: XLA's GPU programs hold a fixed cuBLAS workspace that
+    # dominates small cases.)
+    activation = 4 * 1024 * 512
+    assert peaks[4]["gradient"] - peaks[1]["gradient"] >= 3 * activation, peaks
     if name == "torch":  # autograd keeps exactly what the theory counts, on any device
         assert all(abs(r - 1) < 0.05 for r in saved.values()), saved
     else:

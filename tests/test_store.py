@@ -257,3 +257,29 @@ def test_a_broken_file_in_a_folder_is_skipped_and_the_rest_load(tmp_path, capsys
     # Named explicitly, the broken file is an error.
     with pytest.raises(UserError, match="not a readable Parquet file"):
         load(tmp_path / "box-2" / "run-b.parquet")
+
+
+# --- older format versions -------------------------------------------------------------------
+
+# Columns that version 2 added; a version-1 file has none of them.
+V2_COLUMNS = ("saved_bytes", "peak_bytes", "memory_ratio", "theory_saved_bytes", "theory_peak_bytes",
+              "theory_memory_ratio", "memory_method", "peak_flops_per_s", "l2", "gpu_state", "throttled")
+
+
+def test_version_1_files_read_with_the_new_columns_empty(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "box-1" / "old.parquet"
+    write(path, RECORDS)
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"bench"])
+    old = table.drop_columns(list(V2_COLUMNS)).replace_schema_metadata(
+        {b"bench": json.dumps({**meta, "format_version": 1}).encode()})
+    pq.write_table(old, path)
+    assert not set(V2_COLUMNS) & set(pq.read_schema(path).names)
+
+    df = load(path)
+    assert set(V2_COLUMNS) <= set(df.columns)
+    assert df.saved_bytes.isna().all() and df.peak_flops_per_s.isna().all()
+    assert (df.l2 == "warm").all() and (df.throttled == "").all()
+    assert list(df.median_s.iloc[:2]) == [0.001, 0.003]  # the old columns are intact

@@ -386,3 +386,39 @@ def test_a_steady_state_has_no_recompiles():
     count = {"n": 7}  # traces from before the measurement do not matter
     assert timer.measure(phases, traces=lambda: count["n"]).recompiles == 0
     assert timer.measure(phases).recompiles == 0
+
+
+# --- cache policy ----------------------------------------------------------------------------
+
+
+def test_flush_runs_untimed_and_synced_before_every_block_of_calls():
+    clock = FakeClock()
+    sync = FakeSync(clock)
+    work = FakeWork(clock, "forward", 1 * U)
+    flushes = []
+
+    def flush():
+        # A flush costs fake time: it must stay outside every timed region.
+        flushes.append(clock.now)
+        clock.advance(64 * U)
+        clock.log.append(("flush",))
+        return "flushed"
+
+    timer = Timer(sync, TimingConfig(**FAST), clock=clock, flush=flush)
+    case = timer.measure([Phase("forward", run=work)])
+    assert set(case["forward"].samples_s) == {1 * U}  # the flush's 64 U never count
+    regions = timed_regions(clock.log)
+    assert not any(("flush",) in r for r in regions)
+    blocks = [r for r in regions if any(e[0] == "run" for e in r)]
+    # One flush per block that calls the phase; the overhead's empty blocks need none.
+    assert len(flushes) == len(blocks)
+    # Each flush is waited for before its block's clock starts.
+    for i, event in enumerate(clock.log):
+        if event == ("flush",):
+            assert clock.log[i + 1] == ("sync", "flushed") and clock.log[i + 2] == ("clock",)
+
+
+def test_without_a_flush_policy_nothing_is_flushed():
+    clock, _, _, phases, timer = make({"forward": 1 * U}, **FAST)
+    timer.measure(phases)
+    assert timer.flush is None and ("flush",) not in clock.log

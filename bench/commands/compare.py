@@ -50,6 +50,39 @@ def _ms(x: float) -> str:
     return "-" if x != x else f"{x * 1e3:#.3g}"
 
 
+def _bytes(x: float) -> str:
+    from bench.report.data import fmt_bytes
+
+    return fmt_bytes(x)
+
+
+def _times(x: float) -> str:
+    return "-" if x != x else f"{x:.2f}"
+
+
+def memory_table(table, phases: list[str]):
+    """The rich table of peak memory in both runs (and M on gradient rows), or None when a side lacks it."""
+    from rich.table import Table
+
+    from bench import compare
+
+    shown = table[table.phase.isin(phases)]
+    shown = shown[shown.peak_bytes_ratio.notna()]
+    if not compare.has_memory(shown):
+        return None
+    t = Table(title="memory: extra bytes at the peak of one call; M = peak(gradient) / peak(forward)",
+              title_justify="left")
+    for col in ("suite", "case", "framework", "device", "phase", "base peak", "new peak", "new / base",
+                "base M", "new M"):
+        t.add_column(col, no_wrap=True)
+    for r in shown.itertuples():
+        grad = r.phase == "gradient"  # M is the gradient's; elsewhere it is another phase's quotient
+        t.add_row(r.suite, r.case, f"{r.framework} ({r.mode})", r.device, r.phase,
+                  _bytes(r.base_peak_bytes), _bytes(r.new_peak_bytes), _times(r.peak_bytes_ratio),
+                  _times(r.base_memory_ratio) if grad else "", _times(r.new_memory_ratio) if grad else "")
+    return t
+
+
 def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -109,6 +142,10 @@ def handle(args: argparse.Namespace) -> int:
                       f"{r.base_R:.2f} [{r.base_R_low:.2f}, {r.base_R_high:.2f}]",
                       f"{r.new_R:.2f} [{r.new_R_low:.2f}, {r.new_R_high:.2f}]", r.R_change)
         out.print(t)
+
+    memory = memory_table(table, phases)
+    if memory is not None:
+        out.print(memory)
 
     if not unmatched.empty:
         err.print(f"[yellow]{len(unmatched)} measured rows have no partner in the other run:[/]")

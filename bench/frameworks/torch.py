@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
+import math
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ DEFAULT_MODE = "eager"
 DEVICE_KINDS = ("cpu", "cuda")
 UNSUPPORTED: dict[tuple[str, str], str] = {}
 MEMORY_METHOD = {
-    "cpu": "saved: autograd saved_tensors_hooks (unique storages); peak: RSS high-water mark",
+    "cpu": "saved: autograd saved_tensors_hooks (unique storages); peak: allocations seen by "
+           "torch.profiler (profile_memory)",
     "cuda": "saved: autograd saved_tensors_hooks (unique storages); peak: torch.cuda.max_memory_allocated",
 }
 
@@ -140,6 +142,31 @@ def _cuda_peak(device: Any):
     return peak
 
 
+def _profiled_peak(phase: Phase) -> float:
+    """Peak of the running sum of CPU allocations and frees that the profiler records in one call.
+
+    torch's CPU allocator keeps no statistics, but with ``profile_memory``
+    the profiler logs every allocation and free with its size: their running
+    sum is exact, where the process's resident set also sees other threads.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    state = phase.prepare() if phase.prepare is not None else None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = phase.run(state)
+    del out
+    try:
+        events = prof.profiler.kineto_results.events()
+        sizes = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]")
+    except AttributeError:  # the profiler's private result API changed
+        return math.nan
+    total = top = 0
+    for _, nbytes in sizes:
+        total += nbytes
+        top = max(top, total)
+    return float(top)
+
+
 def _traces() -> int:
     import torch._dynamo.utils
 
@@ -221,5 +248,5 @@ def implement(
         traces=_traces if mode == "compile" else (lambda: 0),
         skipped=skipped(UNSUPPORTED, mode),
         saved_bytes=lambda: _saved_bytes(record_forward),
-        peak_bytes=_cuda_peak(device) if device.type == "cuda" else None,
+        peak_bytes=_cuda_peak(device) if device.type == "cuda" else _profiled_peak,
     )

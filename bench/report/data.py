@@ -39,6 +39,8 @@ class ReportData:
     cases: pd.DataFrame  # one row per suite, case and series
     not_measured: pd.DataFrame
     runs: list[dict[str, Any]] = field(default_factory=list)
+    memory: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per series, see memory_summary
+    throttled: dict[str, Any] = field(default_factory=dict)  # see throttle_summary
 
 
 def _label(row: pd.Series, parts: list[str]) -> str:
@@ -62,8 +64,10 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
             df[f.name] = [v if isinstance(v, list | tuple | np.ndarray) else () for v in values]
         elif f.name not in df:
             df[f.name] = math.nan if f.default is MISSING or f.default is None else f.default
-    for col in (*SERIES_KEYS, "suite", "case", "phase", "status", "reason"):
+    for col in (*SERIES_KEYS, "suite", "case", "phase", "status", "reason", "memory_method", "throttled",
+                "gpu_state"):
         df[col] = df[col].fillna("").astype(str)
+    df["l2"] = df["l2"].fillna("warm").astype(str).replace("", "warm")
     # Older files may lack the achieved rate: it is flops / median_s.
     df["flops_per_s"] = df["flops_per_s"].fillna(df["flops"] / df["median_s"])
     varying = [k for k in ("machine", "run_id") if df[k].nunique() > 1]
@@ -142,8 +146,209 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
             "within_bound": within,
             "cases_above_bound": int((r > CHEAP_GRADIENT_BOUND).sum()),
             "sentence": sentence,
+            "memory_sentence": memory_sentence(ok[ok["series"] == label]),
+            "peak_sentence": peak_sentence(ok[ok["series"] == label]),
         })
     return out
+
+# Memory and fraction of peak ------------------------------------------------
+
+
+def case_params(case: str, params: str = "") -> dict[str, float]:
+    """The numeric parameters of a case: from its id (``batch=256,width=256``), else its params JSON.
+
+    The id is tried first because imported runs store only ``{"case": id}`` as params.
+    {} when neither names numbers.
+    """
+    out: dict[str, float] = {}
+    for part in str(case).split(","):
+        key, sep, value = part.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            out = {}
+            break
+        if not sep:
+            out = {}
+            break
+    if out:
+        return out
+    try:
+        d = json.loads(params) if isinstance(params, str) and params else {}
+    except ValueError:
+        return {}
+    if not isinstance(d, dict):
+        return {}
+    return {str(k): float(v) for k, v in d.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def sweeps(cases: list[str]) -> list[dict[str, Any]]:
+    """One-parameter sweeps among ``cases``: per parameter, the cases where only it varies.
+
+    For each parameter the cases are grouped by the values of the others; the
+    group with the most values of it is the sweep (ties: the group whose fixed
+    values are the most common among all cases, the grid's centre). A sweep
+    needs two values. Returns ``{"param", "fixed": {name: value}, "points":
+    [(value, case), ...]}`` sorted by value, in the order the cases name the
+    parameters; mlp_regression's grid gives a batch, a width and a depth sweep.
+    """
+    parsed = {c: case_params(c) for c in dict.fromkeys(cases)}
+    parsed = {c: p for c, p in parsed.items() if p}
+    if len(parsed) < 2:
+        return []
+    names = [n for n in next(iter(parsed.values())) if all(n in p for p in parsed.values())]
+    counts = {n: pd.Series([p[n] for p in parsed.values()]).value_counts().to_dict() for n in names}
+    out = []
+    for name in names:
+        others = [n for n in names if n != name]
+        groups: dict[tuple[float, ...], dict[float, str]] = {}
+        for case, p in parsed.items():
+            groups.setdefault(tuple(p[o] for o in others), {})[p[name]] = case
+
+        def rank(item: tuple[tuple[float, ...], dict[float, str]], others=others) -> tuple[int, int]:
+            fixed, points = item
+            return len(points), sum(counts[o][v] for o, v in zip(others, fixed, strict=True))
+
+        fixed, points = max(groups.items(), key=rank)
+        if len(points) >= 2:
+            out.append({"param": name, "fixed": dict(zip(others, fixed, strict=True)),
+                        "points": sorted(points.items())})
+    return out
+
+
+def fmt_bytes(x: float) -> str:
+    """1.1 MB, 950 kB, 2.3 GB: decimal units (1 MB = 10⁶ bytes), two significant digits."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2g} {unit}" if x / scale < 10 else f"{x / scale:.0f} {unit}"
+    return f"{x:.0f} B"
+
+
+def _value(v: float) -> str:
+    return f"{v:g}"
+
+
+def _with_params(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with a ``depth`` column (NaN where the case has none), for picking cases."""
+    pairs = zip(rows["case"], rows["params"], strict=True)
+    depth = [case_params(c, p).get("depth", math.nan) for c, p in pairs]
+    return rows.assign(_depth=depth)
+
+
+def memory_sentence(series_ok: pd.DataFrame) -> str:
+    """What the gradient needs in memory, for one series (its ok rows); '' when nothing was measured.
+
+    M comes from the deepest case (depth raises M in theory: more kept
+    activations), else the largest one (where the measurement is least noisy).
+    Growth is told along the depth sweep of that case's suite, else its batch sweep.
+    """
+    grad = series_ok[series_ok["phase"] == "gradient"]
+    if grad.empty:
+        return ""
+    parts = []
+    with_m = _with_params(grad[np.isfinite(grad["memory_ratio"].astype(float))])
+    if not with_m.empty:
+        pick = with_m.sort_values(["_depth", "size", "case"], na_position="first").iloc[-1]
+        text = f"The gradient needs {pick['memory_ratio']:.1f}× the forward pass's memory at {pick['case']}"
+        if math.isfinite(pick["theory_memory_ratio"]):
+            text += f" (theory {pick['theory_memory_ratio']:.1f}×)"
+        parts.append(text)
+        suite = pick["suite"]
+    else:
+        suite = None
+    saved = grad[np.isfinite(grad["saved_bytes"].astype(float)) & (grad["saved_bytes"] > 0)]
+    if suite is not None:
+        saved = saved[saved["suite"] == suite]
+    growth = ""
+    if not saved.empty:
+        suite = saved["suite"].iloc[0] if suite is None else suite
+        saved = saved[saved["suite"] == suite]
+        found = {s["param"]: s for s in sweeps(saved["case"].tolist())}
+        sweep = found.get("depth") or found.get("batch")
+        if sweep:
+            by_case = saved.groupby("case")["saved_bytes"].median()
+            (v0, c0), (v1, c1) = sweep["points"][0], sweep["points"][-1]
+            b0, b1 = float(by_case[c0]), float(by_case[c1])
+            verb = "grows" if b1 > b0 else "shrinks" if b1 < b0 else "stays the same"
+            name = sweep["param"]
+            growth = (f"what the backward pass keeps from the forward pass {verb} with {name}: "
+                      f"{fmt_bytes(b0)} at {name} {_value(v0)} to {fmt_bytes(b1)} at {name} {_value(v1)}")
+    if growth:
+        parts.append(growth if parts else growth[0].upper() + growth[1:])
+    return "; ".join(parts) + "." if parts else ""
+
+
+def _rate(x: float, unit: float) -> str:
+    return f"{x / unit:.3g}"
+
+
+def peak_sentence(series_ok: pd.DataFrame) -> str:
+    """How close the largest gradient came to the device's measured float32 matmul rate ('' if unknown)."""
+    g = series_ok[(series_ok["phase"] == "gradient") & (series_ok["flops_per_s"] > 0)
+                  & (series_ok["peak_flops_per_s"] > 0) & (series_ok["flops"] > 0)]
+    if g.empty:
+        return ""
+    row = g.sort_values(["flops", "case"]).iloc[-1]
+    achieved, peak = float(row["flops_per_s"]), float(row["peak_flops_per_s"])
+    unit, name = (1e12, "TFLOP/s") if peak >= 1e12 else (1e9, "GFLOP/s")
+    text = (f"The gradient reached {100 * achieved / peak:.0f} % of this device's float32 matmul peak "
+            f"({_rate(achieved, unit)} of {_rate(peak, unit)} {name}) on the largest case, {row['case']}")
+    if achieved > peak:
+        # The peak is one matmul timed when the worker starts: an estimate, not a bound.
+        text += " (above 100 %: the peak is one matmul timed when the framework started, an estimate)"
+    return text + "."
+
+
+def memory_summary(ok: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Per series: median M with its theory, M's range, and measured/theory saved bytes' range.
+
+    M comes from the gradient rows; saved bytes are the same on every row of a
+    case, so each case counts once. A series with nothing measured keeps its
+    row, with ``memory_method`` saying why (TensorFlow does not expose what it keeps).
+    """
+    columns = ["series", "cases", "median M", "theory M", "M min", "M max", "saved / theory min",
+               "saved / theory max", "memory_method"]
+    grad = ok[ok["phase"] == "gradient"]
+    out = []
+    for label in order:
+        g = grad[grad["series"] == label]
+        if g.empty:
+            continue
+        m = g["memory_ratio"].astype(float)
+        measured = g[np.isfinite(m)]
+        theory = (measured if not measured.empty else g)["theory_memory_ratio"].astype(float)
+        theory = theory[np.isfinite(theory)]
+        saved = ok[(ok["series"] == label)].drop_duplicates(["suite", "case"])
+        q = (saved["saved_bytes"] / saved["theory_saved_bytes"]).astype(float)
+        q = q[np.isfinite(q)]
+        methods = [x for x in g["memory_method"].astype(str) if x] or [
+            "not recorded (a results file from before bench measured memory)"]
+        out.append([label, len(measured),
+                    float(measured["memory_ratio"].median()) if len(measured) else math.nan,
+                    float(theory.median()) if len(theory) else math.nan,
+                    float(measured["memory_ratio"].min()) if len(measured) else math.nan,
+                    float(measured["memory_ratio"].max()) if len(measured) else math.nan,
+                    float(q.min()) if len(q) else math.nan, float(q.max()) if len(q) else math.nan,
+                    methods[0]])
+    return pd.DataFrame(out, columns=columns)
+
+
+def has_memory(ok: pd.DataFrame) -> bool:
+    """Whether any ok row measured memory (saved or peak bytes)."""
+    return bool(np.isfinite(ok[["saved_bytes", "peak_bytes"]].astype(float).to_numpy()).any())
+
+
+def throttle_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """How many cases (per series) ran while the GPU slowed its clocks, of the GPU cases, and why."""
+    keys = ["suite", "case", "series"]
+    gpu = rows[rows["device"] != "cpu"]
+    hit = gpu[gpu["throttled"].fillna("").astype(str) != ""]
+    reasons = list(dict.fromkeys(hit["throttled"].astype(str)))
+    return {"cases": len(hit.drop_duplicates(keys)), "of": len(gpu.drop_duplicates(keys)),
+            "reasons": reasons}
 
 
 def headline(vs: list[dict[str, Any]]) -> str:
@@ -184,6 +389,10 @@ def _ms(x: float) -> float:
     return x * 1e3 if x is not None and math.isfinite(x) else math.nan
 
 
+def _fraction(x: float, of: float) -> float:
+    return x / of if math.isfinite(x) and math.isfinite(of) and of > 0 else math.nan
+
+
 def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """One row per (suite, case, series): times, R with its CI, theory, GFLOP/s, first calls."""
     keys = ["suite", "case", "series"]
@@ -199,6 +408,8 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         ok = grad is not None and grad["status"] == "ok"
         bad = [ph[p] for p in ("forward", "gradient", "step") if p in ph and ph[p]["status"] != "ok"]
         status = "ok" if not bad else f"{bad[0]['status']}: {bad[0]['reason']}"
+        fwd = ph.get("forward")
+        throttled = " | ".join(dict.fromkeys(t for t in g["throttled"].fillna("").astype(str) if t))
         out.append({
             "suite": suite, "case": case, "series": label,
             "forward flops": float(g["size"].iloc[0]),
@@ -214,7 +425,16 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             "gradient GFLOP/s": val("gradient", "flops_per_s") / 1e9,
             "first call forward s": val("forward", "first_call_s"),
             "first call gradient s": val("gradient", "first_call_s"),
+            # Memory: M and its theory from the gradient row; saved bytes are the same on every row.
+            "M": val("gradient", "memory_ratio"),
+            "M theory": float(grad["theory_memory_ratio"]) if grad is not None else math.nan,
+            "saved bytes": val("gradient", "saved_bytes") if ok else val("forward", "saved_bytes"),
+            "saved theory bytes": float((grad if grad is not None else fwd)["theory_saved_bytes"])
+            if grad is not None or fwd is not None else math.nan,
+            "gradient peak fraction": _fraction(val("gradient", "flops_per_s"),
+                                                val("gradient", "peak_flops_per_s")),
             "status": status,
+            "throttled": throttled,
         })
     table = pd.DataFrame(out)
     if table.empty:
@@ -242,8 +462,24 @@ def not_measured(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def run_summaries(metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per run: identity, fingerprint, settings and what each framework reported, as text pairs."""
+L2_POLICIES = {
+    "warm": "warm: the caches as the previous timed block left them",
+    "flush": "flush: a buffer larger than the last-level cache (GPU L2) overwritten before each timed block",
+}
+
+
+def l2_text(values: Any) -> str:
+    """The cache policy of some rows, in words ('warm' for files written before the option existed)."""
+    found = [str(v) for v in dict.fromkeys(values) if str(v)] or ["warm"]
+    return "; ".join(L2_POLICIES.get(v, v) for v in found)
+
+
+def run_summaries(metadata: list[dict[str, Any]], rows: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Per run: identity, fingerprint, settings and what each framework reported, as text pairs.
+
+    ``l2`` (the cache policy) is read from the run's rows, which carry it even
+    when the metadata is older than the setting.
+    """
     runs = []
     for meta in metadata:
         def pairs(d: Any) -> list[tuple[str, str]]:
@@ -264,6 +500,9 @@ def run_summaries(metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if isinstance(settings, dict) else str(settings),
                 "unavailable": str(info.get("unavailable") or ""),
             })
+        settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        mine = rows[rows["run_id"] == str(meta.get("run_id", ""))] if rows is not None else None
+        l2 = mine["l2"] if mine is not None and not mine.empty else [settings.get("l2", "warm")]
         runs.append({
             "run_id": str(meta.get("run_id", "")),
             "machine": str(meta.get("machine", "")),
@@ -273,7 +512,8 @@ def run_summaries(metadata: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "devices": ", ".join(map(str, meta.get("devices") or [])),
             "suites": ", ".join(map(str, meta.get("suites") or [])),
             "fingerprint": pairs(meta.get("fingerprint")),
-            "settings": pairs(meta.get("settings")),
+            "settings": [kv for kv in pairs(settings) if kv[0] != "l2"],  # l2 has its own line
+            "l2": l2_text(l2),
             "frameworks": fws,
         })
     return runs
@@ -287,7 +527,9 @@ def build(df: pd.DataFrame, metadata: list[dict[str, Any]] | None = None) -> Rep
     return ReportData(
         rows=rows, ok=ok, series=order, verdicts=vs, headline=headline(vs),
         by_suite=by_suite(ok, order), cases=case_table(rows, order),
-        not_measured=not_measured(rows), runs=run_summaries(metadata or []),
+        not_measured=not_measured(rows), runs=run_summaries(metadata or [], rows),
+        memory=memory_summary(ok, order) if has_memory(ok) else pd.DataFrame(),
+        throttled=throttle_summary(rows),
     )
 
 

@@ -21,7 +21,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData
+from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, has_memory, sweeps
 
 WIDTH_IN = 10.0
 PHASE_STYLE = {  # phase -> (line style, marker)
@@ -53,6 +53,7 @@ class Fig:
     caption: str
     svg: str | None  # None: not drawn, ``note`` says why
     note: str = ""
+    section: str = "timing"  # "timing" or "memory": where the page shows it
 
 
 def text(s: object) -> str:
@@ -517,12 +518,142 @@ FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure 
 ]
 
 
+# Memory figures ---------------------------------------------------------------
+
+THEORY_STYLE = {"color": "k", "ls": "--", "marker": "o", "mfc": "none", "ms": 5, "lw": 1}
+
+
+def _memory_panels(g: pd.DataFrame) -> list[tuple[str, dict | None]]:
+    """(suite, sweep) per panel: one per parameter swept in a suite, else (suite, None): against size."""
+    panels: list[tuple[str, dict | None]] = []
+    for suite in sorted(g["suite"].unique()):
+        found = sweeps(g[g["suite"] == suite]["case"].tolist())
+        panels += [(suite, sw) for sw in found] if found else [(suite, None)]
+    return panels
+
+
+def _fixed_text(fixed: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in fixed.items())
+
+
+def memory_ratio(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    g = d.ok[d.ok["phase"] == "gradient"]
+    measured = g[np.isfinite(g["memory_ratio"].astype(float))]
+    if measured.empty:
+        return None, "No gradient's peak memory was measured."
+    panels = _memory_panels(measured)
+    fig, axes = _grid(len(panels), ncols=min(3, len(panels)), title_in=0.45)
+    for ax, (suite, sweep) in zip(axes, panels, strict=True):
+        s = g[g["suite"] == suite]
+        if sweep is not None:
+            x_of = {case: value for value, case in sweep["points"]}
+            ax.set_title(f"{text(suite)}: M against {text(sweep['param'])}\n"
+                         f"({text(_fixed_text(sweep['fixed']))})", fontsize=8)
+            ax.set_xlabel(text(sweep["param"]))
+        else:  # no parameter varies alone: against the problem size
+            x_of = dict(zip(s["case"], s["size"], strict=True))
+            ax.set_title(f"{text(suite)}: M against problem size\n(no parameter varies alone)", fontsize=8)
+            ax.set_xlabel("problem size: forward FLOPs")
+        p = s[s["case"].isin(list(x_of))].assign(_x=lambda t, x_of=x_of: t["case"].map(x_of))
+        p = p[p["_x"] > 0]
+        values = [1.0]
+        for label in d.series:
+            q = p[(p["series"] == label) & np.isfinite(p["memory_ratio"].astype(float))].sort_values("_x")
+            if q.empty:
+                continue
+            ax.plot(q["_x"], q["memory_ratio"], "-o", ms=3.5, lw=1.2, color=pal.color[label])
+            values += q["memory_ratio"].tolist()
+        th = p[["_x", "theory_memory_ratio"]].dropna().drop_duplicates("_x").sort_values("_x")
+        if not th.empty:
+            ax.plot(th["_x"], th["theory_memory_ratio"], **THEORY_STYLE)
+            values += th["theory_memory_ratio"].tolist()
+        ax.axhline(1, color="0.6", ls=":", lw=1)
+        xs = p["_x"].to_numpy(float)
+        if xs.size and xs.max() / xs.min() >= 8:
+            log_axes(ax, "x")
+        if sweep is not None and len(sweep["points"]) <= 10:
+            # The swept values themselves as ticks (minor log ticks would hide them).
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xticks([v for v, _ in sweep["points"]], [f"{v:g}" for v, _ in sweep["points"]])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        lo, hi = min(v for v in values if v > 0), max(values)
+        if hi / lo > 20:  # tiny batches: the weight gradients dwarf a forward pass's few activations
+            log_axes(ax, "y")
+            ax.set_ylim(lo / 1.4, hi * 1.4)
+        else:
+            ax.set_ylim(0, hi * 1.12)
+        ax.set_ylabel("M = peak(gradient) / peak(forward)")
+    theory = Line2D([], [], label="theory (theory_memory_ratio)", **THEORY_STYLE)
+    drawn = set(measured["series"])
+    _finish(fig, [*pal.series_handles([s for s in d.series if s in drawn]), theory])
+    return fig, ""
+
+
+def saved_vs_theory(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    rows = d.ok.drop_duplicates(["series", "suite", "case"])  # saved bytes: the same on every row
+    rows = rows[(rows["saved_bytes"] > 0) & (rows["theory_saved_bytes"] > 0)]
+    if rows.empty:
+        return None, "No saved bytes were measured beside a theory."
+    rows = rows.assign(_q=rows["saved_bytes"] / rows["theory_saved_bytes"])
+    fig, (scatter, quotient) = _grid(2)
+    for label in d.series:
+        for suite, s in rows[rows["series"] == label].groupby("suite"):
+            scatter.scatter(s["theory_saved_bytes"], s["saved_bytes"], s=14, color=pal.color[label],
+                            marker=pal.marker[suite], alpha=0.85)
+            quotient.scatter(s["size"], s["_q"], s=14, color=pal.color[label], marker=pal.marker[suite],
+                             alpha=0.85)
+    lo = float(min(rows["theory_saved_bytes"].min(), rows["saved_bytes"].min())) / 1.5
+    hi = float(max(rows["theory_saved_bytes"].max(), rows["saved_bytes"].max())) * 1.5
+    scatter.plot([lo, hi], [lo, hi], color="0.4", ls="--", lw=1)
+    scatter.set_xlim(lo, hi)
+    scatter.set_ylim(lo, hi)
+    log_axes(scatter, "x", "y")
+    scatter.set_title("what the backward pass keeps: measured against theory")
+    scatter.set_xlabel("theory: bytes kept for the backward pass")
+    scatter.set_ylabel("measured saved bytes")
+    quotient.axhline(1, color="0.4", ls="--", lw=1)
+    log_axes(quotient, "x")
+    quotient.set_ylim(0, max(2.0, float(rows["_q"].max()) * 1.12))
+    quotient.set_title("measured / theory, against problem size")
+    quotient.set_xlabel("problem size: forward FLOPs")
+    quotient.set_ylabel("saved bytes / theory (1 = as the theory says)")
+    same = Line2D([], [], color="0.4", ls="--", label="measured = theory")
+    drawn = set(rows["series"])
+    _finish(fig, pal.series_handles([s for s in d.series if s in drawn])
+            + pal.suite_handles(sorted(rows["suite"].unique())) + [same],
+            ncols=4)
+    return fig, ""
+
+
+MEMORY_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+    ("memory-ratio", "M = peak(gradient) / peak(forward) against each swept parameter",
+     "M per case: the extra bytes live at the peak of one loss-and-gradient call over those of one "
+     "forward call, each beyond what was resident before the call (inputs and parameters). One panel "
+     "per parameter that a suite sweeps while the others stay fixed (the values in the panel's title), "
+     "else against the forward FLOPs; a log scale where M spans more than a factor of 20. Black "
+     "dashed, hollow markers: the suite's theory, which frees nothing before the backward pass ends, "
+     "so frameworks that free activations as the backward pass consumes them can come in below it. "
+     "Dotted: M = 1.", memory_ratio),
+    ("memory-saved", "What the backward pass keeps: measured against theory",
+     "saved_bytes: the bytes the framework keeps from the forward pass for the backward pass (activations "
+     "and the weights it multiplies by), one point per case and framework, against the suite's theory "
+     "(theory_saved_bytes), log-log; dashed: measured = theory. Right: their quotient against problem "
+     "size. Above 1: the framework keeps more than the backward pass needs (copies, or intermediates it "
+     "prefers to keep rather than recompute).", saved_vs_theory),
+]
+
+
 def build(d: ReportData) -> list[Fig]:
+    """Every figure: the timing ones, then the memory ones (section "memory"), which are left out
+    altogether when no row measured memory (the page then says so once)."""
     pal = Palette(d)
     out = []
-    for fig_id, title, caption, draw in FIGURES:
+    drawn = [(f, "timing") for f in FIGURES] + ([(f, "memory") for f in MEMORY_FIGURES]
+                                                 if has_memory(d.ok) else [])
+    for (fig_id, title, caption, draw), section in drawn:
         with rc_context({**RC, "svg.hashsalt": f"bench-report-{fig_id}"}):
             fig, note = draw(d, pal)
             svg = to_svg(fig, f"fig-{fig_id}", title) if fig is not None else None
-        out.append(Fig(fig_id, title, caption, svg, note))
+        out.append(Fig(fig_id, title, caption, svg, note, section))
     return out

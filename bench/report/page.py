@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from bench import __version__
-from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, downloads
+from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, downloads, fmt_bytes, l2_text
 from bench.report.figures import Fig
 
 _ENV = jinja2.Environment(
@@ -44,8 +44,15 @@ def sort_key(x: Any) -> str:
     return str(x)
 
 
+def percent(x: Any) -> str:
+    """A fraction as '84 %', '-' for missing."""
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.0f} %"
+
+
 _ENV.filters["num"] = num
 _ENV.filters["sort_key"] = sort_key
+_ENV.filters["bytes"] = fmt_bytes
+_ENV.filters["percent"] = percent
 
 
 def _case_columns() -> list[tuple[str, str]]:
@@ -55,6 +62,7 @@ def _case_columns() -> list[tuple[str, str]]:
         ("backward_split ms", "backward alone ms"), ("R", "R [95% CI]"), ("theory", "theory"),
         ("forward GFLOP/s", "fwd GFLOP/s"), ("gradient GFLOP/s", "grad GFLOP/s"),
         ("first call forward s", "1st call fwd s"), ("first call gradient s", "1st call grad s"),
+        ("M", "M (theory)"), ("saved bytes", "saved"), ("gradient peak fraction", "grad % of peak"),
         ("status", "status"),
     ]
 
@@ -67,7 +75,9 @@ def _suite_tables(cases: pd.DataFrame) -> list[dict[str, Any]]:
         rows = []
         for r in g.to_dict("records"):
             ci = "" if not math.isfinite(r["R ci low"]) else f" [{r['R ci low']:.2f}, {r['R ci high']:.2f}]"
-            rows.append({**r, "R text": "-" if not math.isfinite(r["R"]) else f"{r['R']:.2f}{ci}"})
+            theory = "" if not math.isfinite(r["M theory"]) else f" ({num(r['M theory'])})"
+            rows.append({**r, "R text": "-" if not math.isfinite(r["R"]) else f"{r['R']:.2f}{ci}",
+                         "M text": "-" if not math.isfinite(r["M"]) else f"{num(r['M'])}{theory}"})
         out.append({"suite": suite, "rows": rows})
     return out
 
@@ -76,10 +86,15 @@ def render_page(data: ReportData, figures: list[Fig], title: str) -> str:
     template = _ENV.get_template("report.html.j2")
     settings_cols = sorted({k for run in data.runs for k, _ in run["settings"]})
     modes = sorted({(r.framework, r.mode) for r in data.rows[["framework", "mode"]].itertuples()})
+    figs = [{**f.__dict__, "svg": Markup(f.svg) if f.svg else None, "number": i}
+            for i, f in enumerate(figures, start=1)]
     return template.render(
         title=title,
         data=data,
-        figures=[{**f.__dict__, "svg": Markup(f.svg) if f.svg else None} for f in figures],
+        figures=[f for f in figs if f["section"] == "timing"],
+        memory_figures=[f for f in figs if f["section"] == "memory"],
+        memory=data.memory.to_dict("records"),
+        l2=l2_text(data.rows["l2"]),
         bound=CHEAP_GRADIENT_BOUND,
         case_columns=_case_columns(),
         suite_tables=_suite_tables(data.cases),
