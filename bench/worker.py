@@ -27,7 +27,7 @@ import numpy as np
 from bench import discovery, frameworks, gpu_state, memory, stats
 from bench.device import Device, flush_bytes, nvml_index
 from bench.equivalence import relative_error
-from bench.spec import PHASES, Case, Record, Settings, params_json
+from bench.spec import PHASES, Case, Memory, Record, Settings, params_json
 from bench.timing import CaseTiming, Phase, Timer, TimingConfig
 
 
@@ -250,26 +250,48 @@ class Worker:
 
     def _memory(self, suite: discovery.Suite, case: Case, impl: frameworks.Implementation
                 ) -> dict[str, dict[str, Any]]:
-        """Memory columns per phase: saved bytes, peak bytes, M, and the suite's theory."""
-        theory = suite.memory(case.as_dict())
-        saved = impl.saved_bytes()
-        peaks = {p.name: self._peak(impl, p) for p in impl.phases}
-        base = peaks.get("forward", math.nan)
+        """Memory columns per phase: saved bytes, peak bytes, M, and the suite's theory.
+
+        Memory is measured after the timing: a probe or a suite's ``memory()``
+        that fails leaves its columns NaN, says why in ``memory_method``, and
+        never costs the case its times.
+        """
+        method = self.fw.MEMORY_METHOD[self.device.kind]
+        problems: list[str] = []
+
+        def attempt(what: str, fn: Any, *args: Any) -> Any:
+            try:
+                return fn(*args)
+            except Exception as exc:
+                traceback.print_exc()
+                problems.append(f"{what} failed: {type(exc).__name__}: {exc}".splitlines()[0][:200])
+                return None
+
+        theory = attempt("the suite's memory()", suite.memory, case.as_dict())
+        if theory is not None and not isinstance(theory, Memory):
+            problems.append(f"the suite's memory() returned {type(theory).__name__}, not bench.spec.Memory")
+            theory = None
+        saved = attempt("saved bytes", impl.saved_bytes)
+        peaks = {p.name: attempt(f"{p.name} peak", self._peak, impl, p) for p in impl.phases}
+        nan = math.nan
+        base = peaks.get("forward")
+        base = nan if base is None else base
         out: dict[str, dict[str, Any]] = {}
         for phase in PHASES:
-            peak = peaks.get(phase, math.nan)
+            peak = peaks.get(phase)
+            peak = nan if peak is None else peak
             row: dict[str, Any] = {
-                "saved_bytes": saved,
+                "saved_bytes": nan if saved is None else saved,
                 "peak_bytes": peak,
-                "memory_ratio": peak / base if base > 0 else math.nan,
-                "memory_method": self.fw.MEMORY_METHOD[self.device.kind],
+                "memory_ratio": peak / base if base > 0 else nan,
+                "memory_method": "; ".join([method, *problems]),
             }
             if theory is not None:
                 row["theory_saved_bytes"] = float(theory.saved)
                 want = {"forward": theory.forward, "gradient": theory.gradient}.get(phase)
                 if want is not None:
                     row["theory_peak_bytes"] = float(want)
-                    row["theory_memory_ratio"] = want / theory.forward
+                    row["theory_memory_ratio"] = want / theory.forward if theory.forward else nan
             out[phase] = row
         return out
 

@@ -42,6 +42,8 @@ def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
          ["--case batch=8,width=16", "takes exactly batch, depth, width"]),
         (["--suite", "mlp_regression", "--case", "batch=-8,width=16,depth=1"], ["NAME=INTEGER"]),
         (["--suite", "mlp_regression", "--case", "batch=8;width=16,depth=1"], ["NAME=INTEGER"]),
+        (["--suite", "mlp_regression", "--case", "batch=8,batch=9,width=16,depth=1"],
+         ["batch is given twice"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, words):
@@ -202,3 +204,19 @@ def test_mode_selection():
     assert parse_modes("xla,torch:compile", names) == [("torch", "compile"), ("tensorflow", "xla")]
     assert len(parse_modes("all", names)) == 6
     assert parse_modes("all", ["jax"]) == [("jax", "jit")]
+
+
+@needs("torch")
+def test_a_broken_memory_theory_costs_the_case_nothing_but_its_theory(tmp_path):
+    results = tmp_path / "results"
+    proc = bench_cli("run", "--framework", "torch", "--suites", str(TEST_SUITES / "bad_memory"), "--quick",
+                     "--budget", "0.05", "--machine", "m", "--results", str(results), "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    df = bench.load(results / "m")
+    timed = df[df.phase != "backward_split"]
+    assert (timed.status == "ok").all() and (timed.median_s > 0).all()
+    assert df.theory_saved_bytes.isna().all()
+    assert (df.saved_bytes > 0).all()  # measured all the same
+    methods = df.groupby("case").memory_method.first()
+    assert "ZeroDivisionError: no theory here" in methods["batch=8,width=16,depth=2"]
+    assert "returned dict, not bench.spec.Memory" in methods["batch=16,width=16,depth=2"]

@@ -24,7 +24,9 @@ from bench.worker import Worker
 
 pytestmark = pytest.mark.gpu
 SUITE = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
-GPU_FRAMEWORKS = ["torch", "jax"]
+# TensorFlow's GPU paths run where a CUDA build of it is installed (the H200
+# of the device check had none: they skipped there).
+GPU_FRAMEWORKS = ["torch", "jax", "tensorflow"]
 
 
 def cuda_or_skip(name: str):
@@ -74,6 +76,8 @@ def test_gpu_memory_grows_with_depth_and_saved_bytes_match_the_theory(name):
     assert peaks[4]["gradient"] - peaks[1]["gradient"] >= 3 * activation, peaks
     if name == "torch":  # autograd keeps exactly what the theory counts, on any device
         assert all(abs(r - 1) < 0.05 for r in saved.values()), saved
+    elif name == "tensorflow":  # its tape does not say what it keeps
+        assert all(np.isnan(r) for r in saved.values()), saved
     else:
         assert all(0.95 < r < 2.5 for r in saved.values()), saved
 
@@ -121,7 +125,7 @@ def test_nvml_reads_clocks_of_the_gpu():
 
 
 def test_bench_run_on_cuda_writes_gpu_rows(tmp_path):
-    if not any(installed(n) for n in GPU_FRAMEWORKS):
+    if not any(installed(n) for n in ("torch", "jax")):
         pytest.skip("neither torch nor jax installed")
     cuda_or_skip("torch" if installed("torch") else "jax")
     proc = bench_cli("run", "--device", "cuda", "--framework", "torch,jax" if installed("jax") else "torch",

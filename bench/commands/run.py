@@ -150,6 +150,8 @@ def parse_cases(values: list[str], suites: list[discovery.Suite]) -> dict[str, l
             if not sep or not re.fullmatch(r"\d+", value.strip()):
                 raise UserError(f"--case {text}: write NAME=INTEGER pairs separated by commas "
                                 f"(e.g. {suite.cases(quick=True)[0].id})")
+            if key in params:
+                raise UserError(f"--case {text}: {key} is given twice")
             params[key] = int(value)
         if set(params) != names:
             raise UserError(f"--case {text}: suite {suite.name} takes exactly "

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.device import is_gpu
 from bench.spec import Record
 
 # The cheap gradient principle (Baur & Strassen 1983; Griewank & Walther 2008):
@@ -344,7 +345,7 @@ def has_memory(ok: pd.DataFrame) -> bool:
 def throttle_summary(rows: pd.DataFrame) -> dict[str, Any]:
     """How many cases (per series) ran while the GPU slowed its clocks, of the GPU cases, and why."""
     keys = ["suite", "case", "series"]
-    gpu = rows[rows["device"] != "cpu"]
+    gpu = rows[rows["device"].map(is_gpu).astype(bool)]
     hit = gpu[gpu["throttled"].fillna("").astype(str) != ""]
     reasons = list(dict.fromkeys(hit["throttled"].astype(str)))
     return {"cases": len(hit.drop_duplicates(keys)), "of": len(gpu.drop_duplicates(keys)),

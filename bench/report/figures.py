@@ -21,6 +21,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bench.device import is_gpu
 from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, has_memory, sweeps
 
 WIDTH_IN = 10.0
@@ -383,8 +384,8 @@ def relative_speed(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
 
 def device_speedup(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0)]
-    cpu = ok[ok["device"] == "cpu"]
-    gpu = ok[ok["device"] != "cpu"]
+    on_gpu = ok["device"].map(is_gpu).astype(bool)
+    cpu, gpu = ok[~on_gpu], ok[on_gpu]
     keys = ["machine", "framework", "mode", "suite", "case", "phase"]
     if cpu.empty or gpu.empty:
         return None, ("Only one device was measured (this figure needs CPU and GPU rows of the same "
