@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -103,14 +104,42 @@ def summary(records: Sequence[Record]) -> Group:
             continue
         if suite not in tables:
             tables[suite] = _summary_table(suite)
-        status = g.status if g.status == "ok" else f"{g.status}: {g.reason[:80]}"
+        status = _status(f, g)
         tables[suite].add_row(
             case, f"{fw} ({mode})", device, ms(f.median_s), ms(g.median_s), ratio_text(g),
             "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}", status,
         )
     legend = ("times: median ms per call; R = T(gradient) / T(forward), paired by round, "
-              "with its 95% CI; theory: the same ratio in FLOPs")
+              "with its 95% CI; theory: the same ratio in FLOPs; status: ok, or how far to trust "
+              "the row when it is noisy or unreliable")
     return Group(*tables.values(), legend)
+
+
+def _status(f: Record, g: Record) -> str:
+    """ok, or the worse quality of forward and gradient with its first reason, or why not measured."""
+    if g.status != "ok":
+        return f"{g.status}: {g.reason[:80]}"
+    flagged = [r for r in (g, f) if r.quality in ("noisy", "unreliable")]
+    if not flagged:
+        return "ok"
+    worst = max(flagged, key=lambda r: r.quality == "unreliable")
+    color = "red" if worst.quality == "unreliable" else "yellow"
+    first = worst.quality_reason.split("; ")[0]
+    return f"[{color}]{worst.quality}[/]: {escape(first)}"
+
+
+def quality_warning(records: Sequence[Record]) -> str:
+    """One line on how many measured rows are noisy or unreliable, and the main reason ('' if none)."""
+    from bench import quality
+
+    s = quality.summary(records)
+    flagged = int(s["noisy"]) + int(s["unreliable"])  # type: ignore[call-overload]
+    if not flagged:
+        return ""
+    total = flagged + int(s["good"])  # type: ignore[call-overload]
+    return (f"{flagged} of {total} measured rows are noisy ({s['noisy']}) or unreliable "
+            f"({s['unreliable']}); main reason: {s['main_reason']}. See the quality and "
+            "quality_reason columns.")
 
 
 def _summary_table(suite: str) -> Table:

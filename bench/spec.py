@@ -194,6 +194,19 @@ class Record:
     # The machine's 1-minute load average when the case started: above the
     # number of CPUs, other work competed with the measurement.
     load_avg: float = math.nan
+    # CPU taken by other processes during the timed rounds, in fractions of
+    # one CPU (median and largest over rounds), and steal time (median).
+    interference: float = math.nan
+    interference_max: float = math.nan
+    steal: float = math.nan
+    # Median per-call time over the calibrated one, and how often the phase
+    # was calibrated again because it drifted more than 2x.
+    drift: float = math.nan
+    recalibrations: int = 0
+    # How far to trust the row (bench.quality): good, noisy or unreliable,
+    # and why; "" on rows that were not measured.
+    quality: str = ""
+    quality_reason: str = ""
     threads: int = 0
     allow_tf32: bool = False
     dtype: str = "float32"

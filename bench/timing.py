@@ -23,6 +23,13 @@ How a case is measured (the method follows ``torch.utils.benchmark``'s
    would not. Rounds go on until the budget is spent (and at least
    ``min_rounds``).
 
+Drift: a phase whose per-call time in a round is more than ``DRIFT``
+times (or less than 1/``DRIFT`` of) its calibrated time is calibrated again,
+so a machine that slows down mid-case (another job starts) does not leave
+blocks far longer than the budget planned. Interference: with a ``monitor``
+(``bench.interference``), each round also records the CPU that other
+processes and the hypervisor took during it.
+
 Cache policy: with a ``flush`` callable (``--l2 flush``), every block starts
 after a buffer larger than the last-level cache was overwritten, as
 ``triton.testing.do_bench`` does before each call; the flush is untimed and
@@ -40,9 +47,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import stats
+from bench.interference import share as interference_share
 
 Clock = Callable[[], float]
 Sync = Callable[[Any], None]
+# Per-call time more than this factor away from the calibration: calibrate again.
+DRIFT = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,10 @@ class PhaseTiming:
     first_call_s: float
     calls_per_block: int
     samples_s: tuple[float, ...]
+    # Per-call time of the calibration's last block, and how often the phase
+    # had to be calibrated again because the rounds drifted from it.
+    calibrated_s: float = math.nan
+    recalibrations: int = 0
 
     @property
     def median_s(self) -> float:
@@ -105,6 +119,11 @@ class PhaseTiming:
     def median_ci(self) -> stats.Interval:
         return stats.median_ci(self.samples_s)
 
+    @property
+    def drift(self) -> float:
+        """Median per-call time over the calibrated one: 1 when the machine stayed the same."""
+        return self.median_s / self.calibrated_s if self.calibrated_s > 0 else math.nan
+
 
 @dataclass(frozen=True)
 class CaseTiming:
@@ -115,6 +134,10 @@ class CaseTiming:
     # Traces or compilations that happened during the timed rounds: anything
     # but 0 means compile time leaked into the steady-state samples.
     recompiles: int = 0
+    # Per round: CPU taken by other processes and stolen by the hypervisor,
+    # in fractions of one CPU (empty without a monitor).
+    interference: tuple[float, ...] = ()
+    steal: tuple[float, ...] = ()
 
     def __getitem__(self, name: str) -> PhaseTiming:
         for p in self.phases:
@@ -144,11 +167,13 @@ class Timer:
         config: TimingConfig | None = None,
         clock: Clock = time.perf_counter,
         flush: Callable[[], Any] | None = None,
+        monitor: Callable[[], Any] | None = None,
     ) -> None:
         self.sync = sync
         self.config = config or TimingConfig()
         self.clock = clock
         self.flush = flush
+        self.monitor = monitor
 
     def time_block(self, phase: Phase, number: int) -> float:
         """Seconds for ``number`` back-to-back calls and one sync at the end."""
@@ -178,13 +203,17 @@ class Timer:
         It aims at 1.05 x the target and at least doubles per try, so the
         block lasts between the target and about twice the target.
         """
+        return self._calibrate(phase, target_s)[0]
+
+    def _calibrate(self, phase: Phase, target_s: float) -> tuple[int, float]:
+        """The block size, and the per-call time its last block measured."""
         cap = self.config.max_calls_per_block
         number = 1
         while True:
             elapsed = self.time_block(phase, number)
-            if elapsed >= target_s or number >= cap:
-                return number
             per_call = max(elapsed / number, 1e-12)
+            if elapsed >= target_s or number >= cap:
+                return number, elapsed / number
             # Aim straight at the target, but at most 100x per step: the
             # first measurements are the noisiest.
             wanted = math.ceil(1.05 * target_s / per_call)
@@ -214,28 +243,45 @@ class Timer:
             cfg.overhead_factor * overhead,
             cfg.budget_s / (len(phases) * cfg.target_rounds),
         )
-        numbers = {}
+        numbers, calibrated = {}, {}
         for p in phases:
-            numbers[p.name] = self.calibrate(p, target)
+            numbers[p.name], calibrated[p.name] = self._calibrate(p, target)
             self.warm_up(p, numbers[p.name])
 
         samples: dict[str, list[float]] = {p.name: [] for p in phases}
+        recalibrations = dict.fromkeys(numbers, 0)
+        interference: list[float] = []
+        steal: list[float] = []
         traced_before = traces() if traces else 0
         spent = 0.0
         rounds = 0
         while rounds < cfg.max_rounds and (rounds < cfg.min_rounds or spent < cfg.budget_s):
             k = rounds % len(phases)
+            if self.monitor is not None:
+                cpu_before, started = self.monitor(), self.clock()
             for p in (*phases[k:], *phases[:k]):
                 elapsed = self.time_block(p, numbers[p.name])
                 samples[p.name].append(elapsed / numbers[p.name])
                 spent += elapsed
+            if self.monitor is not None:
+                other, stolen = interference_share(cpu_before, self.monitor(), self.clock() - started)
+                interference.append(other)
+                steal.append(stolen)
+            for p in phases:
+                drift = samples[p.name][-1] / calibrated[p.name] if calibrated[p.name] > 0 else 1.0
+                if not 1 / DRIFT <= drift <= DRIFT:
+                    numbers[p.name], calibrated[p.name] = self._calibrate(p, target)
+                    recalibrations[p.name] += 1
             rounds += 1
 
         return CaseTiming(
             tuple(
-                PhaseTiming(p.name, first[p.name], numbers[p.name], tuple(samples[p.name]))
+                PhaseTiming(p.name, first[p.name], numbers[p.name], tuple(samples[p.name]),
+                            calibrated[p.name], recalibrations[p.name])
                 for p in phases
             ),
             overhead,
             (traces() - traced_before) if traces else 0,
+            tuple(interference),
+            tuple(steal),
         )

@@ -24,9 +24,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from bench import discovery, frameworks, gpu_state, memory, stats
+from bench import discovery, frameworks, gpu_state, memory, quality, stats
 from bench.device import Device, flush_bytes, nvml_index
 from bench.equivalence import relative_error
+from bench.interference import CpuMonitor
 from bench.spec import PHASES, Case, Memory, Record, Settings, params_json
 from bench.timing import CaseTiming, Phase, Timer, TimingConfig
 
@@ -91,6 +92,7 @@ class Worker:
         self.load_avg = math.nan
         self.peak_flops = math.nan
         self.flush: Any = None
+        self.monitor = CpuMonitor()
 
     def start(self) -> bool:
         """Configure the framework and resolve the device; False if unavailable."""
@@ -198,7 +200,8 @@ class Worker:
             return [self.record(case, p, "failed", reason=reason, **equiv) for p in PHASES]
 
         curve = tuple(impl.train(TRAIN_STEPS))
-        timing = Timer(self.sync, timing_config(s), flush=self.flush).measure(impl.phases, impl.traces)
+        timing = Timer(self.sync, timing_config(s), flush=self.flush, monitor=self.monitor.read).measure(
+            impl.phases, impl.traces)
         if timing.recompiles:
             reason = (
                 f"{timing.recompiles} traces or compilations happened inside the timed rounds "
@@ -215,8 +218,10 @@ class Worker:
             "step": flops.gradient + update_flops,
         }
         records = []
+        noise = self._interference(timing)
         for phase in PHASES:
             common = {
+                **noise,
                 **equiv,
                 "flops": float(phase_flops[phase]),
                 "theory_ratio": phase_flops[phase] / flops.forward,
@@ -231,7 +236,7 @@ class Worker:
             measured["flops_per_s"] = phase_flops[phase] / t if t > 0 else math.nan
             extra = {"loss_curve": curve} if phase == "step" else {}
             records.append(self.record(case, phase, "ok", **measured, **common, **extra))
-        return records
+        return quality.assess(records)
 
     def _peak(self, impl: frameworks.Implementation, phase: Phase) -> float:
         """Extra bytes at the peak of one call: the framework's statistics, else the RSS."""
@@ -296,6 +301,16 @@ class Worker:
         return out
 
     @staticmethod
+    def _interference(timing: CaseTiming) -> dict[str, float]:
+        """Other processes' CPU (median and largest round) and steal time, for every row of the case."""
+        other = [x for x in timing.interference if x == x]
+        steal = [x for x in timing.steal if x == x]
+        return {
+            "interference": stats.median(other), "interference_max": max(other, default=math.nan),
+            "steal": stats.median(steal),
+        }
+
+    @staticmethod
     def _measured(timing: CaseTiming, phase: str) -> dict[str, Any]:
         t = timing[phase]
         ci = t.median_ci
@@ -304,6 +319,7 @@ class Worker:
             "median_s": t.median_s, "iqr_s": t.iqr_s, "min_s": t.min_s,
             "ci_low_s": ci.low, "ci_high_s": ci.high,
             "rounds": len(t.samples_s), "calls_per_block": t.calls_per_block,
+            "drift": t.drift, "recalibrations": t.recalibrations,
             "samples_s": t.samples_s, "first_call_s": t.first_call_s,
             "ratio": r.value, "ratio_ci_low": r.low, "ratio_ci_high": r.high,
         }

@@ -220,3 +220,26 @@ def test_a_broken_memory_theory_costs_the_case_nothing_but_its_theory(tmp_path):
     methods = df.groupby("case").memory_method.first()
     assert "ZeroDivisionError: no theory here" in methods["batch=8,width=16,depth=2"]
     assert "returned dict, not bench.spec.Memory" in methods["batch=16,width=16,depth=2"]
+
+
+@needs("torch")
+def test_a_busy_process_during_the_run_flags_the_rows(tmp_path):
+    import subprocess
+    import sys
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # one core, until killed
+    try:
+        proc = bench_cli("run", "--framework", "torch", "--suites", str(TEST_SUITES / "tiny"), "--quick",
+                         "--budget", "0.2", "--machine", "m", "--results", str(tmp_path), "--no-report",
+                         timeout=120)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert proc.returncode == 0, proc.stderr
+    ok = bench.load(tmp_path / "m").query("status == 'ok'")
+    # The hog takes most of one CPU in every round.
+    assert (ok.interference > 0.5).all(), ok.interference.tolist()
+    assert ok.quality.isin(["noisy", "unreliable"]).all()
+    assert ok.quality_reason.str.contains("other processes used").all()
+    assert "measured rows are noisy" in proc.stderr and "other processes used" in proc.stderr
+    assert "unreliable" in proc.stdout or "noisy" in proc.stdout  # marked in the summary table

@@ -422,3 +422,69 @@ def test_without_a_flush_policy_nothing_is_flushed():
     clock, _, _, phases, timer = make({"forward": 1 * U}, **FAST)
     timer.measure(phases)
     assert timer.flush is None and ("flush",) not in clock.log
+
+
+# --- drift and interference ------------------------------------------------------------------
+
+
+class SlowingWork(FakeWork):
+    """Costs ``cost`` per call, then ``factor`` times more from call ``after`` on (another job started)."""
+
+    def __init__(self, clock: FakeClock, cost: float, after: int, factor: float) -> None:
+        super().__init__(clock, "forward", cost)
+        self.after, self.factor = after, factor
+
+    def __call__(self, state):
+        if self.calls >= self.after:
+            self.clock.advance(self.cost * (self.factor - 1))
+        return super().__call__(state)
+
+
+def test_a_phase_that_slows_down_mid_case_is_calibrated_again():
+    clock = FakeClock()
+    work = SlowingWork(clock, 1 * U, after=120, factor=4)
+    timer = Timer(FakeSync(clock), TimingConfig(**FAST), clock=clock)
+    case = timer.measure([Phase("forward", run=work)])
+    t = case["forward"]
+    assert t.recalibrations == 1
+    assert t.calibrated_s == 4 * U  # the new calibration saw the slow calls
+    assert t.samples_s[0] == 1 * U and t.samples_s[-1] == 4 * U
+    # Blocks are resized to the budget's target again, instead of running 4x longer.
+    assert t.calls_per_block * 4 * U < 2 * max(FAST["min_block_s"], FAST["budget_s"] / 25)
+
+
+def test_a_steady_phase_is_never_calibrated_again():
+    _, _, _, phases, timer = make({"forward": 1 * U, "gradient": 3 * U}, **FAST)
+    case = timer.measure(phases)
+    assert all(p.recalibrations == 0 and p.drift == 1.0 for p in case.phases)
+
+
+def test_interference_is_the_other_cpu_per_round_as_a_fraction_of_one_cpu():
+    from bench.interference import CpuTimes
+
+    clock = FakeClock()
+    reads = []
+
+    def monitor():
+        # Other processes take half a CPU and the hypervisor a tenth, all along.
+        reads.append(clock.now)
+        return CpuTimes(other_s=0.5 * clock.now, steal_s=0.1 * clock.now)
+
+    work = FakeWork(clock, "forward", 1 * U)
+    timer = Timer(FakeSync(clock), TimingConfig(**FAST), clock=clock, monitor=monitor)
+    case = timer.measure([Phase("forward", run=work)])
+    assert len(case.interference) == len(case.steal) == case.rounds == len(reads) // 2
+    assert case.interference == pytest.approx([0.5] * case.rounds)
+    assert case.steal == pytest.approx([0.1] * case.rounds)
+
+
+def test_without_a_monitor_no_interference_is_claimed():
+    _, _, _, phases, timer = make({"forward": 1 * U}, **FAST)
+    assert timer.measure(phases).interference == ()
+
+
+def test_interference_share_of_unknown_readings_is_nan():
+    from bench.interference import CpuTimes, share
+
+    assert all(math.isnan(x) for x in share(None, CpuTimes(1, 1), 1.0))
+    assert share(CpuTimes(5.0, 0.0), CpuTimes(4.9, 0.0), 1.0) == (0.0, 0.0)  # tick rounding

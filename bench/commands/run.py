@@ -240,18 +240,16 @@ def handle(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
         raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
     writer.records.extend(held)
-    writer.close(frameworks=envs, interrupted=interrupted)
+    from bench import quality
+
+    writer.close(frameworks=envs, interrupted=interrupted, quality=quality.summary(writer.records))
 
     console.out.print(console.summary(writer.records))
-    # The 1-minute load average includes the workers' own threads; more than
-    # one CPU's worth beyond them means other work competed with the timings.
-    busy = max((r.load_avg for r in writer.records if r.load_avg == r.load_avg), default=0.0)
-    if busy - settings.threads > 1.0:
-        console.err.print(
-            f"[yellow]the machine was busy during the run (load average up to {busy:.1f} with "
-            f"{settings.threads} benchmark threads on {machine.usable_cpus()} CPUs): other work "
-            "competed with the timings; see the load_avg column[/]"
-        )
+    warning = console.quality_warning(writer.records)
+    if warning:
+        from rich.markup import escape
+
+        console.err.print(f"[yellow]{escape(warning)}[/]")
     console.out.print(f"results: {path}")
     if not args.no_report:
         from rich.markup import escape

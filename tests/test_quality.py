@@ -1,0 +1,127 @@
+"""bench.quality: each rule flags what it should, and only that."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench import quality
+from bench.spec import Record
+
+BASE = dict(run_id="r", machine="m", suite="s", case="c", params="{}", framework="torch",
+            framework_version="1", mode="eager", device="cpu", status="ok",
+            interference=0.01, interference_max=0.05, steal=0.0, drift=1.0)
+
+
+def case(**by_phase) -> list[Record]:
+    """A quiet, consistent case (forward 1 ms, gradient 2.5 ms, step 2.6 ms), changed as asked."""
+    rows = {
+        "forward": dict(median_s=1e-3, iqr_s=2e-5, ci_low_s=0.99e-3, ci_high_s=1.01e-3, ratio=1.0,
+                        ratio_ci_low=1.0, ratio_ci_high=1.0),
+        "gradient": dict(median_s=2.5e-3, iqr_s=5e-5, ci_low_s=2.48e-3, ci_high_s=2.52e-3, ratio=2.5,
+                         ratio_ci_low=2.45, ratio_ci_high=2.55),
+        "backward": dict(median_s=1.5e-3, iqr_s=4e-5, ci_low_s=1.48e-3, ci_high_s=1.52e-3, ratio=1.5,
+                         ratio_ci_low=1.45, ratio_ci_high=1.55, drift=float("nan")),
+        "backward_split": dict(median_s=1.4e-3, iqr_s=4e-5, ratio=1.4, ratio_ci_low=1.38,
+                               ratio_ci_high=1.42),
+        "step": dict(median_s=2.6e-3, iqr_s=5e-5, ratio=2.6, ratio_ci_low=2.55, ratio_ci_high=2.65),
+    }
+    out = []
+    for phase, kw in rows.items():
+        kw = {**BASE, **kw, **by_phase.get(phase, {})}
+        out.append(Record(phase=phase, **kw))
+    return out
+
+
+def judged(rows: list[Record]) -> dict[str, Record]:
+    return {r.phase: r for r in quality.assess(rows)}
+
+
+def test_a_quiet_consistent_case_is_good_everywhere():
+    rows = judged(case())
+    assert {r.quality for r in rows.values()} == {"good"}
+    assert all(r.quality_reason == "" for r in rows.values())
+
+
+@pytest.mark.parametrize(("iqr", "level"), [(0.09e-3, "good"), (0.2e-3, "noisy"), (0.6e-3, "unreliable")])
+def test_iqr_over_the_median(iqr, level):
+    rows = judged(case(forward={"iqr_s": iqr}))
+    assert rows["forward"].quality == level
+    assert rows["gradient"].quality == "good"  # the rule is the row's own
+    if level != "good":
+        why = rows["forward"].quality_reason
+        assert "IQR is" in why and "of the median" in why
+
+
+@pytest.mark.parametrize(("low", "high", "level"), [(2.3, 2.7, "good"), (2.0, 3.0, "noisy"),
+                                                     (1.0, 4.0, "unreliable")])
+def test_r_interval_half_width(low, high, level):
+    rows = judged(case(gradient={"ratio_ci_low": low, "ratio_ci_high": high}))
+    assert rows["gradient"].quality == level
+    if level != "good":
+        assert rows["gradient"].quality_reason.startswith("R CI half-width")
+
+
+@pytest.mark.parametrize(("other", "worst_round", "level", "words"), [
+    (0.1, 0.3, "good", ""),
+    (0.4, 0.6, "noisy", "other processes used 0.40 CPU"),
+    (0.1, 0.9, "noisy", "up to 0.90 CPU in a round"),
+    (0.95, 1.0, "unreliable", "other processes used 0.95 CPU"),
+])
+def test_other_processes_flag_every_row_of_the_case(other, worst_round, level, words):
+    rows = case()
+    rows = [dataclasses.replace(r, interference=other, interference_max=worst_round) for r in rows]
+    out = judged(rows)
+    assert {r.quality for r in out.values()} == {level}
+    assert all(words in r.quality_reason for r in out.values())
+
+
+def test_steal_time_is_noisy():
+    rows = [dataclasses.replace(r, steal=0.3) for r in case()]
+    assert all("stole 0.30 CPU" in r.quality_reason and r.quality == "noisy" for r in judged(rows).values())
+
+
+def test_drift_and_recalibration_are_noisy():
+    rows = judged(case(forward={"drift": 1.8}, step={"recalibrations": 2}))
+    assert rows["forward"].quality == "noisy"
+    assert "1.8x as long as calibrated" in rows["forward"].quality_reason
+    assert rows["step"].quality == "noisy" and "2 recalibrations" in rows["step"].quality_reason
+    assert rows["gradient"].quality == "good"
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"backward": {"median_s": -1e-5}}, "derived backward time <= 0"),
+    ({"gradient": {"median_s": 0.5e-3}, "backward": {"median_s": 0.1e-3}},
+     "gradient faster than the forward"),
+    ({"step": {"median_s": 1.0e-3}}, "step faster than the gradient"),
+])
+def test_contradicting_phases_make_the_case_unreliable(change, words):
+    out = judged(case(**change))
+    assert {r.quality for r in out.values()} == {"unreliable"}
+    assert all(words in r.quality_reason for r in out.values())
+
+
+def test_rows_that_were_not_measured_get_no_quality():
+    rows = case()
+    rows[3] = dataclasses.replace(rows[3], status="skipped", reason="not in graph mode")
+    out = judged(rows)
+    assert out["backward_split"].quality == "" and out["forward"].quality == "good"
+
+
+def test_summary_counts_levels_and_quotes_the_most_common_reason():
+    quiet = quality.assess(case())
+    busy = quality.assess([dataclasses.replace(r, interference=0.9) for r in case()])
+    wobbly = quality.assess(case(forward={"iqr_s": 0.2e-3}))
+    s = quality.summary([*quiet, *busy, *wobbly])
+    assert (s["good"], s["noisy"], s["unreliable"]) == (9, 1, 5)
+    assert s["main_reason"] == "other processes used 0.90 CPU during the rounds"
+    assert quality.summary(quiet)["main_reason"] == ""
+
+
+def test_the_worst_reason_comes_first():
+    rows = [dataclasses.replace(r, interference=0.95) for r in case(forward={"iqr_s": 0.2e-3})]
+    forward = judged(rows)["forward"]
+    assert forward.quality == "unreliable"
+    assert forward.quality_reason.startswith("other processes used 0.95 CPU")
+    assert "IQR is 20 % of the median" in forward.quality_reason
