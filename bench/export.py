@@ -20,15 +20,17 @@ TABLE_COLUMNS = [
     "median_s", "ci_low_s", "ci_high_s", "iqr_s", "min_s", "rounds", "first_call_s", "ratio",
     "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flops", "flops_per_s", "peak_flops_per_s",
     "saved_bytes", "peak_bytes", "memory_ratio", "theory_saved_bytes", "theory_peak_bytes",
-    "theory_memory_ratio", "memory_method", "l2", "throttled", "equiv_error", "threads", "reason",
+    "theory_memory_ratio", "memory_method", "l2", "throttled", "interference", "quality", "quality_reason",
+    "equiv_error", "threads", "reason",
 ]
 # Record columns a pytest-benchmark file carries in each benchmark's extra_info
 # (pytest-benchmark has no place of its own for them), and ``bench import``
 # restores: numbers (left out when NaN, which JSON lacks) and texts.
 EXTRA_NUMBERS = ("ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flops", "flops_per_s",
                  "peak_flops_per_s", "saved_bytes", "peak_bytes", "memory_ratio", "theory_saved_bytes",
-                 "theory_peak_bytes", "theory_memory_ratio")
-EXTRA_TEXTS = ("memory_method", "l2", "throttled", "gpu_state")
+                 "theory_peak_bytes", "theory_memory_ratio", "interference", "interference_max", "steal",
+                 "drift")
+EXTRA_TEXTS = ("memory_method", "l2", "throttled", "gpu_state", "quality", "quality_reason")
 
 
 def table(df):

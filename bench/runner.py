@@ -131,8 +131,8 @@ def _death_reason(returncode: int | None, stderr: deque[str]) -> str:
     return f"{why}; last output: {last.strip()[:300]}" if last else why
 
 
-def _payload(job: Job, cases: Sequence[Case], settings: Settings, run_id: str, machine: str
-             ) -> dict[str, Any]:
+def _payload(job: Job, cases: Sequence[Case], settings: Settings, run_id: str, machine: str,
+             repeat: int = 0) -> dict[str, Any]:
     paths = {s.name: str(s.path) for s, _ in job.suites}
     by_suite: dict[str, list[dict[str, int]]] = {}
     for c in cases:
@@ -145,6 +145,7 @@ def _payload(job: Job, cases: Sequence[Case], settings: Settings, run_id: str, m
         "machine": machine,
         "settings": asdict(settings),
         "suites": [{"path": paths[name], "cases": cs} for name, cs in by_suite.items()],
+        "repeat": repeat,
     }
 
 
@@ -155,8 +156,12 @@ def run_job(
     machine: str,
     observer: Observer,
     on_records: Callable[[list[Record]], None],
+    repeat: int = 0,
 ) -> JobOutcome:
     """Run the job's cases in a worker; never raises for the worker's failures.
+
+    ``repeat`` numbers the process of ``--processes N`` (0: the first, which
+    also checks equivalence and measures memory; later ones only add rounds).
 
     A worker that dies or hangs in a case loses that case only: the case is
     recorded as crashed with the reason, and a fresh worker takes the cases
@@ -168,7 +173,7 @@ def run_job(
     lost: list[Record] = []
     while remaining:
         current, death = _attempt(job, remaining, settings, run_id, machine, observer,
-                                  on_records, outcome)
+                                  on_records, outcome, repeat)
         if outcome.unavailable:
             for case in remaining:
                 lost += _placeholder(job, case, "skipped", outcome.unavailable, settings, run_id,
@@ -204,6 +209,7 @@ def _attempt(
     observer: Observer,
     on_records: Callable[[list[Record]], None],
     outcome: JobOutcome,
+    repeat: int = 0,
 ) -> tuple[Case | None, str]:
     """One worker process over ``remaining`` (cases are popped as they start).
 
@@ -230,7 +236,7 @@ def _attempt(
     threading.Thread(target=pump_stdout, daemon=True).start()
     err_thread = threading.Thread(target=pump_stderr, daemon=True)
     err_thread.start()
-    proc.stdin.write(json.dumps(_payload(job, remaining, settings, run_id, machine)))  # type: ignore[union-attr]
+    proc.stdin.write(json.dumps(_payload(job, remaining, settings, run_id, machine, repeat)))  # type: ignore[union-attr]
     proc.stdin.close()  # type: ignore[union-attr]
 
     current: Case | None = None

@@ -125,6 +125,9 @@ class Settings:
     dtype: str = "float32"
     learning_rate: float = 1e-3
     timeout_s: float = 300.0
+    # Worker processes that measure each case, one after another (the CIs
+    # then resample processes, then rounds).
+    processes: int = 1
     # Cache policy before each timed block: "warm" leaves the caches as the
     # previous block left them; "flush" overwrites a buffer larger than the
     # last-level cache (the GPU's L2) first, the same for every phase.
@@ -156,6 +159,9 @@ class Record:
     rounds: int = 0
     calls_per_block: int = 0
     samples_s: tuple[float, ...] = field(default_factory=tuple)
+    # Rounds each worker process contributed to samples_s, in order (empty:
+    # one process); the CIs resample processes, then rounds within them.
+    process_rounds: tuple[int, ...] = field(default_factory=tuple)
     first_call_s: float = math.nan
     # This phase's time over the forward pass's, paired by round; for the
     # gradient phase this is the headline ratio R.
@@ -222,6 +228,7 @@ class Record:
         d = asdict(self)
         d["samples_s"] = list(self.samples_s)
         d["loss_curve"] = list(self.loss_curve)
+        d["process_rounds"] = list(self.process_rounds)
         return d
 
     @classmethod
@@ -231,6 +238,8 @@ class Record:
         for key in ("samples_s", "loss_curve"):  # lists, NumPy arrays (from pandas) or None
             value = kw.get(key)
             kw[key] = tuple(float(x) for x in value) if value is not None else ()
+        value = kw.get("process_rounds")
+        kw["process_rounds"] = tuple(int(x) for x in value) if value is not None else ()
         return cls(**kw)
 
 

@@ -38,6 +38,7 @@ _ARROW_TYPES = {
     "int": pa.int64(),
     "bool": pa.bool_(),
     "tuple[float, ...]": pa.list_(pa.float64()),
+    "tuple[int, ...]": pa.list_(pa.int64()),
 }
 SCHEMA = pa.schema([pa.field(f.name, _ARROW_TYPES[f.type]) for f in fields(Record)])
 
@@ -61,6 +62,23 @@ class ResultsWriter:
 
     def append(self, records: Iterable[Record]) -> None:
         self.records.extend(records)
+        self.flush()
+
+    def merge(self, records: Iterable[Record]) -> None:
+        """Fold a further process's rows of a case into the rows stored for it (``analysis.merge``)."""
+        from bench import analysis
+
+        new: dict[tuple, list[Record]] = {}
+        for r in records:
+            new.setdefault(analysis.case_key(r), []).append(r)
+        for key, rows in new.items():
+            at = [i for i, r in enumerate(self.records) if analysis.case_key(r) == key]
+            if not at:
+                self.records.extend(rows)
+                continue
+            merged = analysis.merge([self.records[i] for i in at], rows)
+            for i, r in zip(at, merged, strict=True):
+                self.records[i] = r
         self.flush()
 
     def flush(self) -> None:

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from bench import discovery, frameworks, gpu_state, memory, quality, stats
+from bench import analysis, discovery, frameworks, gpu_state, memory, quality, stats
 from bench.device import Device, flush_bytes, nvml_index
 from bench.equivalence import relative_error
 from bench.interference import CpuMonitor
@@ -93,6 +93,7 @@ class Worker:
         self.peak_flops = math.nan
         self.flush: Any = None
         self.monitor = CpuMonitor()
+        self.repeat = int(job.get("repeat", 0))  # which process of --processes N this is
 
     def start(self) -> bool:
         """Configure the framework and resolve the device; False if unavailable."""
@@ -111,7 +112,8 @@ class Worker:
         self.device = self.device.named(name)
         if s.l2 == "flush":
             self.flush = self.fw.flusher(self.native, flush_bytes(self.device))
-        self.peak_flops = self.measure_peak_flops()
+        if not self.repeat:
+            self.peak_flops = self.measure_peak_flops()
         self.emit(
             {
                 "event": "env",
@@ -175,12 +177,16 @@ class Worker:
         """Check equivalence, then time every phase; records for all phases."""
         mod, s = suite.module, self.settings
         prob = mod.problem(case.as_dict(), s.seed)
-        ref_loss, ref_grads = mod.reference(prob)
         flops = mod.flops(case.as_dict())
         impl = self.fw.implement(
             suite.loss(self.fw.NAME), prob, self.native, self.job["mode"], s.learning_rate,
             suite.optimizer(self.fw.NAME),
         )
+        if self.repeat:
+            # A further process of --processes N only adds rounds: the first
+            # one checked equivalence and measured what does not vary.
+            return self._time(suite, case, prob, flops, impl, {}, (), measure_memory=False)
+        ref_loss, ref_grads = mod.reference(prob)
         loss, grads = impl.loss_and_grads()
         shapes = [tuple(np.shape(g)) for g in grads]
         expected = [tuple(np.shape(g)) for g in ref_grads]
@@ -200,6 +206,13 @@ class Worker:
             return [self.record(case, p, "failed", reason=reason, **equiv) for p in PHASES]
 
         curve = tuple(impl.train(TRAIN_STEPS))
+        return self._time(suite, case, prob, flops, impl, equiv, curve, measure_memory=True)
+
+    def _time(self, suite: discovery.Suite, case: Case, prob: Any, flops: Any,
+              impl: frameworks.Implementation, equiv: dict[str, float], curve: tuple[float, ...],
+              measure_memory: bool) -> list[Record]:
+        """Time every phase of a checked case; its records, quality assessed."""
+        s = self.settings
         timing = Timer(self.sync, timing_config(s), flush=self.flush, monitor=self.monitor.read).measure(
             impl.phases, impl.traces)
         if timing.recompiles:
@@ -208,7 +221,7 @@ class Worker:
                 "(changing shapes or guards?): the samples hold compile time; not reported"
             )
             return [self.record(case, p, "error", reason=reason, **equiv) for p in PHASES]
-        mem = self._memory(suite, case, impl)
+        mem = self._memory(suite, case, impl) if measure_memory else {p: {} for p in PHASES}
         update_flops = suite.update_flops * sum(p.size for p in prob.params)
         phase_flops = {
             "forward": flops.forward,
@@ -313,31 +326,16 @@ class Worker:
     @staticmethod
     def _measured(timing: CaseTiming, phase: str) -> dict[str, Any]:
         t = timing[phase]
-        ci = t.median_ci
-        r = timing.ratio(phase, "forward")
         return {
-            "median_s": t.median_s, "iqr_s": t.iqr_s, "min_s": t.min_s,
-            "ci_low_s": ci.low, "ci_high_s": ci.high,
-            "rounds": len(t.samples_s), "calls_per_block": t.calls_per_block,
+            **analysis.measured(t.samples_s, timing["forward"].samples_s),
+            "calls_per_block": t.calls_per_block, "first_call_s": t.first_call_s,
             "drift": t.drift, "recalibrations": t.recalibrations,
-            "samples_s": t.samples_s, "first_call_s": t.first_call_s,
-            "ratio": r.value, "ratio_ci_low": r.low, "ratio_ci_high": r.high,
         }
 
     @staticmethod
     def _derived(timing: CaseTiming) -> dict[str, Any]:
         """backward = gradient - forward, round by round."""
-        g, f = timing["gradient"].samples_s, timing["forward"].samples_s
-        diff = tuple(a - b for a, b in zip(g, f, strict=True))
-        d = timing.difference("gradient", "forward")
-        r = timing.ratio("gradient", "forward")
-
-        return {
-            "median_s": d.value, "iqr_s": stats.iqr(diff), "min_s": min(diff),
-            "ci_low_s": d.low, "ci_high_s": d.high, "rounds": len(diff),
-            "samples_s": diff,
-            "ratio": r.value - 1, "ratio_ci_low": r.low - 1, "ratio_ci_high": r.high - 1,
-        }
+        return analysis.derived_backward(timing["gradient"].samples_s, timing["forward"].samples_s)
 
     def run(self) -> None:
         if not self.start():

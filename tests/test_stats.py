@@ -177,3 +177,63 @@ def test_median_ci_coverage_is_near_95_percent(monkeypatch):
         hits += true_median in median_ci(x)
     # Binomial(200, 0.95) has a standard deviation of about 3 hits (1.5 %).
     assert 0.90 * runs <= hits <= 0.99 * runs
+
+
+# --- hierarchical intervals (processes, then rounds) --------------------------------------------
+
+
+def test_one_group_is_the_ordinary_bootstrap():
+    x = np.random.default_rng(1).lognormal(size=25)
+    assert stats.hierarchical_median_ci([x]) == median_ci(x)
+
+
+def test_groups_that_disagree_widen_the_interval_to_cover_them():
+    rng = np.random.default_rng(2)
+    # Three processes whose medians differ by 10 %, each with tight rounds.
+    groups = [m * (1 + 0.005 * rng.standard_normal(20)) for m in (1.0, 1.1, 0.95)]
+    flat = median_ci(np.concatenate(groups))
+    nested = stats.hierarchical_median_ci(groups)
+    assert nested.value == flat.value
+    assert nested.width > 3 * flat.width
+    assert nested.low <= 0.96 and nested.high >= 1.09
+
+
+def test_hierarchical_intervals_cover_the_true_median_where_flat_ones_do_not():
+    # A process effect of 5 % between processes, 1 % noise within, true median 1:
+    # rounds of the same processes cannot show the process effect.
+    rng = np.random.default_rng(3)
+    hits_nested = hits_flat = 0
+    trials = 100
+    for _ in range(trials):
+        groups = [(1 + 0.05 * rng.standard_normal()) * (1 + 0.01 * rng.standard_normal(15)) for _ in range(6)]
+        hits_nested += 1.0 in stats.hierarchical_median_ci(groups)
+        hits_flat += 1.0 in median_ci(np.concatenate(groups))
+    assert hits_flat / trials < 0.5
+    # With the small-sample factor the interval holds its 95 % (about 91 % without it).
+    assert hits_nested / trials > 0.9
+
+
+@pytest.mark.parametrize(("k", "low", "high"), [(1, 1.0, 1.0), (2, 9.0, 9.3), (3, 2.6, 2.8), (6, 1.4, 1.5),
+                                                (30, 1.0, 1.1)])
+def test_small_sample_factor_shrinks_towards_one(k, low, high):
+    assert low <= stats.small_sample_factor(k) <= high
+
+
+def test_paired_statistics_take_rounds_per_process():
+    num = [2.0, 2.0, 2.0, 3.0, 3.0, 3.0]
+    den = [1.0] * 6
+    flat = paired_ratio(num, den)
+    nested = paired_ratio(num, den, sizes=(3, 3))
+    assert flat.value == nested.value == 2.5
+    # The two processes' values, widened by the two-group factor on a log scale
+    # (a ratio is positive: its interval never reaches zero).
+    f = stats.small_sample_factor(2)
+    assert nested.low == pytest.approx(2.5 * (2.0 / 2.5) ** f)
+    assert nested.high == pytest.approx(2.5 * (3.0 / 2.5) ** f)
+    assert nested.low > 0
+    # A difference can be negative: it widens on its own scale.
+    d = paired_difference(num, den, sizes=(3, 3))
+    assert d.low == pytest.approx(1.5 - f * 0.5) and d.low < 0
+    assert paired_difference(num, den, sizes=(3, 3)).value == 1.5
+    with pytest.raises(ValueError, match="do not add up"):
+        paired_ratio(num, den, sizes=(3, 2))

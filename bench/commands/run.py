@@ -16,6 +16,10 @@ from bench.spec import FRAMEWORKS, Case, Record, Settings
 
 QUICK_BUDGET_S = 0.5
 DEFAULT_BUDGET_S = 2.0
+# Processes per case: see the README ("Between-process variation") for the
+# measurements behind them.
+QUICK_PROCESSES = 1
+DEFAULT_PROCESSES = 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"{QUICK_BUDGET_S} with --quick)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for every framework, the same for all (default: all usable CPUs)")
+    p.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="measure each case in N worker processes, one after another, and build the "
+                        f"CIs from all of them (processes, then rounds; default {DEFAULT_PROCESSES}, "
+                        f"{QUICK_PROCESSES} with --quick); each process gets the budget / N")
     p.add_argument("--l2", choices=("warm", "flush"), default="warm",
                    help="cache policy before each timed block: 'warm' (default) leaves the caches "
                         "as the last block left them; 'flush' first overwrites a buffer larger than "
@@ -174,8 +182,12 @@ def make_settings(args: argparse.Namespace) -> Settings:
     timeout = args.timeout if args.timeout is not None else max(120.0, 60 * budget)
     if not timeout > 0:
         raise UserError(f"--timeout {timeout}: give a positive number of seconds")
-    return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget,
-                    quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2)
+    processes = args.processes if args.processes is not None else (
+        QUICK_PROCESSES if args.quick else DEFAULT_PROCESSES)
+    if not 1 <= processes <= 100:
+        raise UserError(f"--processes {processes}: give 1 to 100 worker processes per case")
+    return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget / processes,
+                    quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2, processes=processes)
 
 
 def new_run_id() -> str:
@@ -222,15 +234,25 @@ def handle(args: argparse.Namespace) -> int:
     envs: dict[str, dict] = {}
     held: list[Record] = []
     interrupted = False
-    with console.ProgressDisplay(sum(len(j.cases) for j in jobs)) as progress:
+    with console.ProgressDisplay(sum(len(j.cases) for j in jobs) * settings.processes) as progress:
         try:
-            for job in jobs:
-                progress.job_started(job)
-                outcome = runner.run_job(job, settings, run_id, name, progress, writer.append)
-                key = f"{job.framework}:{job.mode}@{job.device}"
-                envs[key] = outcome.env or {"unavailable": outcome.unavailable}
-                if outcome.unavailable:
-                    held.extend(outcome.records)
+            # Process k of every job before process k + 1 of any: the
+            # processes of one case lie minutes apart, so the interval also
+            # sees the machine change.
+            for repeat in range(settings.processes):
+                for job in jobs:
+                    key = f"{job.framework}:{job.mode}@{job.device}"
+                    if repeat and "unavailable" in envs.get(key, {}):
+                        progress.job_started(job)
+                        progress.job_finished(job, runner.JobOutcome())
+                        continue
+                    progress.job_started(job)
+                    sink = writer.merge if repeat else writer.append
+                    outcome = runner.run_job(job, settings, run_id, name, progress, sink, repeat)
+                    if not repeat:
+                        envs[key] = outcome.env or {"unavailable": outcome.unavailable}
+                        if outcome.unavailable:
+                            held.extend(outcome.records)
         except KeyboardInterrupt:
             interrupted = True
 

@@ -26,7 +26,7 @@ BOOTSTRAP_RESAMPLES = 2000
 SERIES_KEYS = ("machine", "run_id", "framework", "mode", "device")
 # Columns whose values are one list per row: left out of the CSV downloads (raw
 # samples stay in the Parquet file).
-LIST_COLUMNS = ("samples_s", "loss_curve")
+LIST_COLUMNS = ("samples_s", "loss_curve", "process_rounds")
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""Do bench's intervals hold across reruns, and does it flag a busy machine?
+
+    python scripts/noise_check.py [--runs 5] [--frameworks torch,jax] [-- EXTRA bench run ARGS]
+
+1. Runs ``bench run --quick --suite mlp_regression`` ``--runs`` times in a row
+   on a quiet machine and, for every (framework, case), counts how often
+   another run's R falls inside a run's 95 % CI (every ordered pair of runs).
+   A CI that covers run-to-run variation holds about 95 % of them; the goal is
+   at least 90 %.
+2. Runs the same once more with a CPU hog (a busy loop on one core): every
+   row whose R moved more than 10 % from the quiet median must be marked
+   noisy or unreliable, and the quiet runs may mark at most 10 % of their rows.
+
+Arguments after ``--`` go to every ``bench run`` (e.g. ``-- --processes 3``).
+Prints the figures and exits 0 when both goals are met, 1 otherwise, 2 on a
+usage error. Check that nothing else runs first (``uptime``): the quiet runs
+must be quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_run(results: Path, machine: str, frameworks: str, extra: list[str]) -> float:
+    """One quick MLP run; its wall time in seconds."""
+    cmd = [sys.executable, "-m", "bench", "run", "--quick", "--suite", "mlp_regression",
+           "--framework", frameworks, "--results", str(results), "--machine", machine, "--no-report",
+           *extra]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"noise_check: bench run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return time.monotonic() - start
+
+
+def coverage(grad) -> tuple[float, list[str]]:
+    """Fraction of (run, other run) pairs where the other's R is inside the run's CI; per-key lines."""
+    hits = pairs = 0
+    lines = []
+    for key, g in grad.groupby(["framework", "case"]):
+        rows = list(g.itertuples())
+        inside = sum(o.ratio >= r.ratio_ci_low and o.ratio <= r.ratio_ci_high
+                     for r, o in itertools.permutations(rows, 2))
+        n = len(rows) * (len(rows) - 1)
+        hits, pairs = hits + inside, pairs + n
+        spread = (g.ratio.max() - g.ratio.min()) / g.ratio.median()
+        half = ((g.ratio_ci_high - g.ratio_ci_low) / 2 / g.ratio).median()
+        lines.append(f"  {key[0]:<6} {key[1]:<30} R {g.ratio.min():.2f}-{g.ratio.max():.2f} "
+                     f"(spread {spread:.0%}), median CI half-width {half:.1%}, covered {inside}/{n}")
+    return (hits / pairs if pairs else float("nan")), lines
+
+
+def main(argv: list[str]) -> int:
+    ours, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="quiet runs (at least 2; default 5)")
+    ap.add_argument("--frameworks", default="torch,jax", help="frameworks to run (default torch,jax)")
+    args = ap.parse_args(ours)
+    if args.runs < 2:
+        ap.error("--runs must be at least 2")
+    import bench
+
+    with tempfile.TemporaryDirectory(prefix="bench-noise-") as tmp:
+        results = Path(tmp)
+        walls = [bench_run(results, "quiet", args.frameworks, extra) for _ in range(args.runs)]
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            if hasattr(os, "sched_setaffinity"):
+                os.sched_setaffinity(hog.pid, {sorted(os.sched_getaffinity(0))[0]})
+            hog_wall = bench_run(results, "hog", args.frameworks, extra)
+        finally:
+            hog.kill()
+            hog.wait()
+        quiet, busy = bench.load(results / "quiet"), bench.load(results / "hog")
+
+    qgrad = quiet[(quiet.phase == "gradient") & (quiet.status == "ok")]
+    cov, lines = coverage(qgrad)
+    print(f"bench run --quick --suite mlp_regression --framework {args.frameworks} {' '.join(extra)}")
+    print(f"{args.runs} quiet runs, {min(walls):.0f}-{max(walls):.0f} s each")
+    print(f"(a) other runs' R inside a run's 95 % CI: {cov:.0%} (goal >= 90 %)")
+    print(*lines, sep="\n")
+
+    ok_q = quiet[quiet.status == "ok"]
+    flagged_quiet = ok_q.quality.isin(["noisy", "unreliable"]).mean()
+    medians = qgrad.groupby(["framework", "case"]).ratio.median()
+    bgrad = busy[(busy.phase == "gradient") & (busy.status == "ok")]
+    moved = [(r, r.ratio / medians[(r.framework, r.case)] - 1) for r in bgrad.itertuples()]
+    missed = [(r, m) for r, m in moved if abs(m) > 0.10 and r.quality not in ("noisy", "unreliable")]
+    print(f"(b) with a CPU hog on one core ({hog_wall:.0f} s): R moved > 10 % on "
+          f"{sum(abs(m) > 0.10 for _, m in moved)} of {len(moved)} gradient rows; unflagged among them: "
+          f"{len(missed)} (goal 0); rows flagged in the hog run: "
+          f"{busy[busy.status == 'ok'].quality.isin(['noisy', 'unreliable']).mean():.0%}")
+    for r, m in moved:
+        print(f"  {r.framework:<6} {r.case:<30} R {r.ratio:.2f} ({m:+.0%} from quiet) {r.quality}: "
+              f"{r.quality_reason.split('; ')[0]}")
+    print(f"    quiet runs: {flagged_quiet:.0%} of rows flagged (goal <= 10 %)")
+    good = cov >= 0.90 and not missed and flagged_quiet <= 0.10
+    print("both goals met" if good else "a goal was missed")
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,103 @@
+"""bench.analysis: statistics from raw samples, and merging the processes of a case."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench import analysis, stats
+from bench.spec import PHASES, Record
+from bench.store import ResultsWriter, load
+
+BASE = dict(run_id="r", machine="m", suite="s", case="c", params="{}", framework="torch",
+            framework_version="1", mode="eager", device="cpu")
+
+
+def process(forward: list[float], gradient: list[float], status: str = "ok", **kw) -> list[Record]:
+    """One process's rows of a case, statistics computed as a worker does."""
+    rows = []
+    step = [g * 1.05 for g in gradient]
+    for phase in PHASES:
+        if status != "ok":
+            rows.append(Record(phase=phase, status=status, reason="boom", **BASE))
+            continue
+        if phase == "backward":
+            numbers = analysis.derived_backward(gradient, forward)
+        else:
+            samples = {"forward": forward, "gradient": gradient, "backward_split": [g - f for g, f in
+                       zip(gradient, forward, strict=True)], "step": step}[phase]
+            numbers = analysis.measured(samples, forward)
+        rows.append(Record(phase=phase, status="ok", flops=100.0, **numbers, **{**BASE, **kw}))
+    return rows
+
+
+def by_phase(rows):
+    return {r.phase: r for r in rows}
+
+
+def test_merge_pools_the_rounds_and_recomputes_every_statistic():
+    one = process([1.0, 1.0, 1.0], [2.0, 2.0, 2.0], equiv_error=1e-7, saved_bytes=64.0)
+    two = process([1.0, 1.0], [3.0, 3.0], interference=0.3, interference_max=0.6)
+    merged = by_phase(analysis.merge(one, two))
+    g = merged["gradient"]
+    assert g.process_rounds == (3, 2) and g.rounds == 5
+    assert g.samples_s == (2.0, 2.0, 2.0, 3.0, 3.0)
+    assert g.median_s == 2.0 and g.ratio == 2.0
+    expected = stats.paired_ratio(g.samples_s, merged["forward"].samples_s, (3, 2))
+    assert (g.ratio_ci_low, g.ratio_ci_high) == (expected.low, expected.high)
+    assert g.ratio_ci_high > 2.9  # the second process's R is inside the interval
+    assert merged["backward"].samples_s == (1.0, 1.0, 1.0, 2.0, 2.0)
+    assert g.flops_per_s == 100.0 / 2.0
+    # What the first process alone measured is kept; the worst interference speaks for the case.
+    assert g.equiv_error == 1e-7 and g.saved_bytes == 64.0
+    assert g.interference == 0.3 and g.interference_max == 0.6
+    assert g.quality in ("good", "noisy", "unreliable")
+
+
+def test_merge_of_a_third_process_keeps_the_process_order():
+    a = process([1.0] * 3, [2.0] * 3)
+    b = process([1.0] * 4, [2.2] * 4)
+    c = process([1.0] * 2, [1.9] * 2)
+    merged = by_phase(analysis.merge(analysis.merge(a, b), c))
+    assert merged["gradient"].process_rounds == (3, 4, 2)
+    assert merged["gradient"].samples_s == (2.0,) * 3 + (2.2,) * 4 + (1.9,) * 2
+
+
+def test_a_failed_first_process_decides_and_a_crashed_later_one_adds_nothing():
+    failed = process([], [], status="failed")
+    later = process([1.0] * 3, [2.0] * 3)
+    assert analysis.merge(failed, later) == failed
+    good = process([1.0] * 3, [2.0] * 3)
+    crashed = process([], [], status="crashed")
+    assert analysis.merge(good, crashed) == good
+
+
+def test_skipped_phases_stay_skipped():
+    a = process([1.0] * 3, [2.0] * 3)
+    a[3] = dataclasses.replace(a[3], status="skipped", reason="graph mode", samples_s=())
+    b = process([1.0] * 3, [2.0] * 3)
+    b[3] = dataclasses.replace(b[3], status="skipped", reason="graph mode", samples_s=())
+    merged = by_phase(analysis.merge(a, b))
+    assert merged["backward_split"].status == "skipped" and merged["gradient"].process_rounds == (3, 3)
+
+
+def test_the_writer_folds_later_processes_into_the_stored_rows(tmp_path):
+    path = tmp_path / "m" / "run.parquet"
+    w = ResultsWriter(path, {"run_id": "run", "machine": "m"})
+    first = process([1.0] * 3, [2.0] * 3)
+    other = [dataclasses.replace(r, case="d") for r in process([1.0] * 3, [2.5] * 3)]
+    w.append([*first, *other])
+    w.merge(process([1.0] * 3, [2.4] * 3))
+    df = load(path)
+    assert len(df) == 10
+    c = df[(df.case == "c") & (df.phase == "gradient")].iloc[0]
+    d = df[(df.case == "d") & (df.phase == "gradient")].iloc[0]
+    assert list(c.process_rounds) == [3, 3] and c.rounds == 6
+    assert list(d.process_rounds) == [] and d.rounds == 3  # another case is untouched
+
+
+@pytest.mark.parametrize("sizes", [(), (5,)])
+def test_one_process_gives_the_same_numbers_with_or_without_sizes(sizes):
+    f, g = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.3, 1.9, 2.1, 2.0]
+    assert analysis.measured(g, f, sizes) == analysis.measured(g, f)
