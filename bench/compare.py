@@ -24,6 +24,8 @@ KEYS = ("suite", "case", "framework", "mode", "device", "phase", "dtype")
 MEMORY_COLUMNS = ("peak_bytes", "memory_ratio", "saved_bytes")
 MIN_EFFECT = 0.05
 ALPHA = 0.05
+# The call when either side's row is unreliable (bench.quality).
+INCONCLUSIVE = "inconclusive: noisy"
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Verdict:
 
     speedup: stats.Interval
     p_value: float
-    call: str  # "faster", "slower" or "no significant change"
+    call: str  # "faster", "slower", "no significant change" or INCONCLUSIVE
 
 
 def verdict(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_EFFECT,
@@ -77,6 +79,10 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     rows = []
     for key in b.index.intersection(n.index):
         v = verdict(b.loc[key, "samples_s"], n.loc[key, "samples_s"], min_effect, alpha)
+        unreliable = [side for side, df in (("base", b), ("new", n)) if _quality(df, key) == "unreliable"]
+        if unreliable:
+            # An unreliable measurement on either side supports no call at all.
+            v = Verdict(v.speedup, v.p_value, INCONCLUSIVE)
         memory = {f"{side}_{col}": number(df, key, col)
                   for col in MEMORY_COLUMNS for side, df in (("base", b), ("new", n))}
         rows.append({
@@ -93,6 +99,11 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     only_base = b.index.difference(n.index).to_frame(index=False).assign(side="base only")
     only_new = n.index.difference(b.index).to_frame(index=False).assign(side="new only")
     return table, pd.concat([only_base, only_new], ignore_index=True)
+
+
+def _quality(df, key) -> str:
+    value = df.loc[key, "quality"] if "quality" in df.columns else ""
+    return value if isinstance(value, str) else ""
 
 
 def _quotient(x: float, of: float) -> float:

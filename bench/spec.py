@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import defaults
+
 FRAMEWORKS = ("torch", "tensorflow", "jax")
 
 # What is timed. ``backward`` is derived (gradient minus forward, paired by
@@ -119,15 +121,15 @@ class Settings:
 
     threads: int
     allow_tf32: bool = False
-    budget_s: float = 2.0
+    budget_s: float = defaults.BUDGET_S
     quick: bool = False
     seed: int = 0
     dtype: str = "float32"
     learning_rate: float = 1e-3
-    timeout_s: float = 300.0
+    timeout_s: float = defaults.TIMEOUT_S
     # Worker processes that measure each case, one after another (the CIs
     # then resample processes, then rounds).
-    processes: int = 1
+    processes: int = defaults.PROCESSES
     # Cache policy before each timed block: "warm" leaves the caches as the
     # previous block left them; "flush" overwrites a buffer larger than the
     # last-level cache (the GPU's L2) first, the same for every phase.

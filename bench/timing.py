@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import stats
+from bench import defaults, stats
 from bench.interference import share as interference_share
 
 Clock = Callable[[], float]
@@ -74,9 +74,9 @@ class Phase:
 class TimingConfig:
     """How long and how finely to measure one case."""
 
-    budget_s: float = 2.0
-    warmup_s: float = 0.05
-    min_rounds: int = 5
+    budget_s: float = defaults.BUDGET_S
+    warmup_s: float = defaults.WARMUP_S
+    min_rounds: int = defaults.MIN_ROUNDS
     max_rounds: int = 1000
     target_rounds: int = 25
     min_block_s: float = 1e-3

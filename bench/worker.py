@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from bench import analysis, discovery, frameworks, gpu_state, memory, quality, stats
+from bench import analysis, defaults, discovery, frameworks, gpu_state, memory, quality, stats
 from bench.device import Device, flush_bytes, nvml_index
 from bench.equivalence import relative_error
 from bench.interference import CpuMonitor
@@ -73,8 +73,8 @@ RSS_REPEATS = 3
 def timing_config(settings: Settings) -> TimingConfig:
     return TimingConfig(
         budget_s=settings.budget_s,
-        warmup_s=0.02 if settings.quick else 0.1,
-        min_rounds=5,
+        warmup_s=defaults.QUICK_WARMUP_S if settings.quick else defaults.WARMUP_S,
+        min_rounds=defaults.MIN_ROUNDS,
     )
 
 

@@ -104,3 +104,15 @@ def test_memory_is_nan_where_a_side_did_not_measure_it():
     assert table.new_peak_bytes.isna().all() and table.peak_bytes_ratio.isna().all()
     assert (table.base_peak_bytes > 0).all()
     assert not compare.has_memory(table)
+
+
+def test_an_unreliable_side_makes_the_call_inconclusive():
+    base = rows({"a": 1e-3, "b": 1e-3})
+    new = rows({"a": 2e-3, "b": 2e-3}, seed=1)  # twice as slow: "slower" where both are trusted
+    new["quality"] = np.where(new.case == "b", "unreliable", "good")
+    table, _ = compare.compare(base, new)
+    calls = table.set_index(["case", "phase"]).verdict
+    assert calls["a", "gradient"] == "slower"
+    assert calls["b", "gradient"] == calls["b", "forward"] == compare.INCONCLUSIVE
+    noisy_only = new.assign(quality="noisy")
+    assert (compare.compare(base, noisy_only)[0].verdict == "slower").all()  # noisy still calls

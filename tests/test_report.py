@@ -256,3 +256,19 @@ def test_render_time_for_500_rows():
     seconds = float(re.search(r"render: ([\d.]+) s", proc.stdout).group(1))
     assert rows >= 500
     assert seconds < 30, proc.stdout
+
+
+def test_noisy_and_unreliable_rows_get_a_banner_and_marks():
+    h200 = Path(__file__).resolve().parent / "data" / "h200" / "gpu"
+    df, metadata = report.read([h200])
+    quiet = report.render(df.assign(quality="good", quality_reason=""), metadata)
+    assert "measured rows are noisy" not in quiet
+    flagged = df.assign(quality="good", quality_reason="")
+    hit = (flagged.case == "batch=4096,width=1024,depth=1") & (flagged.framework == "torch")
+    flagged.loc[hit, "quality"] = "unreliable"
+    flagged.loc[hit, "quality_reason"] = "R CI half-width 12 %; IQR is 60 % of the median"
+    html = report.render(flagged, metadata)
+    n = int(hit.sum())
+    assert f"{n} of {len(df[df.status == 'ok'])} measured rows are noisy (0) or unreliable ({n})" in html
+    assert "main reason: R CI half-width 12 %" in html
+    assert 'title="unreliable: R CI half-width 12 %; IQR is 60 % of the median">‼</span>' in html

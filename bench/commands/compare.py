@@ -114,7 +114,7 @@ def handle(args: argparse.Namespace) -> int:
     for col in ("suite", "case", "framework", "device", "phase", "base ms", "new ms", "speedup",
                 "verdict"):
         t.add_column(col, no_wrap=col != "verdict")
-    colour = {"faster": "green", "slower": "red"}
+    colour = {"faster": "green", "slower": "red", compare.INCONCLUSIVE: "yellow"}
     for r in shown.itertuples():
         speed = f"{r.speedup:.2f} [{r.speedup_ci_low:.2f}, {r.speedup_ci_high:.2f}]"
         c = colour.get(r.verdict)

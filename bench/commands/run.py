@@ -9,17 +9,15 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import discovery, frameworks, machine, runner
+from bench import defaults, discovery, frameworks, machine, runner
 from bench.device import Device
 from bench.errors import UserError
 from bench.spec import FRAMEWORKS, Case, Record, Settings
 
-QUICK_BUDGET_S = 0.5
-DEFAULT_BUDGET_S = 2.0
-# Processes per case: see the README ("Between-process variation") for the
-# measurements behind them.
-QUICK_PROCESSES = 1
-DEFAULT_PROCESSES = 1
+QUICK_BUDGET_S = defaults.QUICK_BUDGET_S
+DEFAULT_BUDGET_S = defaults.BUDGET_S
+QUICK_PROCESSES = defaults.QUICK_PROCESSES
+DEFAULT_PROCESSES = defaults.PROCESSES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,8 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", action="store_true", help="write no HTML report")
     p.add_argument("--seed", type=int, default=0, help="seed of data and initial weights (default 0)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="kill a worker that makes no progress for this long (default: 120, "
-                        "or 60 x budget if larger)")
+                   help=f"kill a worker that makes no progress for this long (default: "
+                        f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger)")
     p.set_defaults(handler=handle)
 
 
@@ -179,7 +177,8 @@ def make_settings(args: argparse.Namespace) -> Settings:
         QUICK_BUDGET_S if args.quick else DEFAULT_BUDGET_S)
     if not budget > 0:
         raise UserError(f"--budget {budget}: give a positive number of seconds")
-    timeout = args.timeout if args.timeout is not None else max(120.0, 60 * budget)
+    timeout = args.timeout if args.timeout is not None else max(
+        defaults.TIMEOUT_S, defaults.TIMEOUT_BUDGETS * budget)
     if not timeout > 0:
         raise UserError(f"--timeout {timeout}: give a positive number of seconds")
     processes = args.processes if args.processes is not None else (

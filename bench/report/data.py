@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import stats
 from bench.device import is_gpu
 from bench.spec import Record
 
 # The cheap gradient principle (Baur & Strassen 1983; Griewank & Walther 2008):
 # f and its gradient together cost at most about 4 times f, in operations.
 CHEAP_GRADIENT_BOUND = 4.0
-BOOTSTRAP_RESAMPLES = 2000
 SERIES_KEYS = ("machine", "run_id", "framework", "mode", "device")
 # Columns whose values are one list per row: left out of the CSV downloads (raw
 # samples stay in the Parquet file).
@@ -42,6 +42,7 @@ class ReportData:
     runs: list[dict[str, Any]] = field(default_factory=list)
     memory: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per series, see memory_summary
     throttled: dict[str, Any] = field(default_factory=dict)  # see throttle_summary
+    quality: dict[str, Any] = field(default_factory=dict)  # see quality_summary
 
 
 def _label(row: pd.Series, parts: list[str]) -> str:
@@ -66,7 +67,7 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
         elif f.name not in df:
             df[f.name] = math.nan if f.default is MISSING or f.default is None else f.default
     for col in (*SERIES_KEYS, "suite", "case", "phase", "status", "reason", "memory_method", "throttled",
-                "gpu_state"):
+                "gpu_state", "quality", "quality_reason"):
         df[col] = df[col].fillna("").astype(str)
     df["l2"] = df["l2"].fillna("warm").astype(str).replace("", "warm")
     # Older files may lack the achieved rate: it is flops / median_s.
@@ -94,12 +95,12 @@ def series_order(df: pd.DataFrame) -> list[str]:
     return combos["series"].tolist()
 
 
-def bootstrap_median_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap CI of the median, resampling the values (cases)."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(values, size=(BOOTSTRAP_RESAMPLES, len(values)), replace=True)
-    medians = np.median(picks, axis=1)
-    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
+def bootstrap_median_ci(values: np.ndarray) -> tuple[float, float]:
+    """95% bootstrap CI of the median over cases (bench.stats, the one bootstrap); the range of two."""
+    if len(values) < 3:
+        return float(np.min(values)), float(np.max(values))
+    ci = stats.median_ci(values)
+    return ci.low, ci.high
 
 
 def fmt(x: float, digits: int = 2) -> str:
@@ -118,7 +119,8 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
         med = float(np.median(r))
         if len(r) >= 2:
             lo, hi = bootstrap_median_ci(r)
-            ci_method = f"95% bootstrap CI over the {len(r)} cases"
+            ci_method = (f"95% bootstrap CI over the {len(r)} cases" if len(r) >= 3
+                         else "the range of the 2 cases")
         else:
             lo, hi = float(g["ratio_ci_low"].iloc[0]), float(g["ratio_ci_high"].iloc[0])
             ci_method = "95% CI of the single case (bootstrap over its rounds)"
@@ -342,6 +344,23 @@ def has_memory(ok: pd.DataFrame) -> bool:
     return bool(np.isfinite(ok[["saved_bytes", "peak_bytes"]].astype(float).to_numpy()).any())
 
 
+FLAGGED = ("noisy", "unreliable")
+
+
+def quality_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """Measured rows per quality level, and the main reason of the flagged ones (bench.quality)."""
+    from bench import quality
+
+    ok = rows[(rows["status"] == "ok") & (rows["quality"] != "")]
+    counts = {lvl: int((ok["quality"] == lvl).sum()) for lvl in quality.LEVELS}
+    kinds: dict[str, list] = {}
+    for why in (w for text in ok["quality_reason"] for w in text.split("; ") if w):
+        entry = kinds.setdefault(quality._kind(why), [0, why])
+        entry[0] += 1
+    main = max(kinds.values(), key=lambda e: e[0])[1] if kinds else ""
+    return {**counts, "flagged": counts["noisy"] + counts["unreliable"], "of": len(ok), "main_reason": main}
+
+
 def throttle_summary(rows: pd.DataFrame) -> dict[str, Any]:
     """How many cases (per series) ran while the GPU slowed its clocks, of the GPU cases, and why."""
     keys = ["suite", "case", "series"]
@@ -409,6 +428,10 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         ok = grad is not None and grad["status"] == "ok"
         bad = [ph[p] for p in ("forward", "gradient", "step") if p in ph and ph[p]["status"] != "ok"]
         status = "ok" if not bad else f"{bad[0]['status']}: {bad[0]['reason']}"
+        flagged = [ph[p] for p in ("gradient", "forward") if p in ph and ph[p]["quality"] in FLAGGED]
+        if not bad and flagged:
+            worst = max(flagged, key=lambda r: r["quality"] == "unreliable")
+            status = f"{worst['quality']}: {worst['quality_reason'].split('; ')[0]}"
         fwd = ph.get("forward")
         throttled = " | ".join(dict.fromkeys(t for t in g["throttled"].fillna("").astype(str) if t))
         out.append({
@@ -435,6 +458,9 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             "gradient peak fraction": _fraction(val("gradient", "flops_per_s"),
                                                 val("gradient", "peak_flops_per_s")),
             "status": status,
+            "quality": flagged[0]["quality"] if flagged and not bad else "",
+            "quality reasons": "; ".join(dict.fromkeys(
+                why for r in flagged for why in r["quality_reason"].split("; ") if why)),
             "throttled": throttled,
         })
     table = pd.DataFrame(out)
@@ -531,6 +557,7 @@ def build(df: pd.DataFrame, metadata: list[dict[str, Any]] | None = None) -> Rep
         not_measured=not_measured(rows), runs=run_summaries(metadata or [], rows),
         memory=memory_summary(ok, order) if has_memory(ok) else pd.DataFrame(),
         throttled=throttle_summary(rows),
+        quality=quality_summary(rows),
     )
 
 
