@@ -22,3 +22,5 @@ QUICK_PROCESSES = 1
 # TIMEOUT_S, or TIMEOUT_BUDGETS budgets if that is longer.
 TIMEOUT_S = 120.0
 TIMEOUT_BUDGETS = 60
+# With --precision, the longest the rounds of one case may last in one process.
+MAX_TIME_S = 30.0

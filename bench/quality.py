@@ -20,6 +20,8 @@ The thresholds:
 - steal time above a tenth of a CPU is noisy (a busy virtual-machine host);
 - a phase whose rounds drifted more than 1.5x from their calibration, or had
   to be calibrated again, is noisy: the machine changed speed mid-case;
+- with ``--precision``, a gradient row whose R did not reach the asked
+  precision within ``--max-time`` is noisy;
 - contradictions are unreliable: a derived backward time at or below zero,
   a gradient faster than the forward pass it contains, a training step
   faster than the gradient it contains (each by more than 10 %).
@@ -63,6 +65,11 @@ def _row_findings(r: Record) -> list[tuple[str, str]]:
         if half > CI_NOISY:
             level = UNRELIABLE if half > CI_UNRELIABLE else NOISY
             found.append((level, f"{what} CI half-width {_pct(half)}"))
+    if r.phase == "gradient" and r.precision_target == r.precision_target and value and low == low:
+        half = (high - low) / 2 / value
+        if half > r.precision_target:
+            found.append((NOISY, f"R CI half-width {_pct(half)} did not reach the --precision "
+                                 f"{_pct(r.precision_target)} asked within --max-time"))
     if r.recalibrations:
         found.append((NOISY, f"per-call time drifted more than 2x from its calibration "
                              f"({r.recalibrations} recalibration{'s' if r.recalibrations > 1 else ''})"))

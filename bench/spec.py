@@ -130,6 +130,10 @@ class Settings:
     # Worker processes that measure each case, one after another (the CIs
     # then resample processes, then rounds).
     processes: int = defaults.PROCESSES
+    # --precision: keep adding rounds until R's CI has this relative
+    # half-width, for at most max_time_s of rounds per case and process.
+    precision: float | None = None
+    max_time_s: float = defaults.MAX_TIME_S
     # Cache policy before each timed block: "warm" leaves the caches as the
     # previous block left them; "flush" overwrites a buffer larger than the
     # last-level cache (the GPU's L2) first, the same for every phase.
@@ -215,6 +219,8 @@ class Record:
     # and why; "" on rows that were not measured.
     quality: str = ""
     quality_reason: str = ""
+    # The relative half-width --precision asked of R's CI (NaN: none asked).
+    precision_target: float = math.nan
     threads: int = 0
     allow_tf32: bool = False
     dtype: str = "float32"

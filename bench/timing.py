@@ -82,10 +82,17 @@ class TimingConfig:
     min_block_s: float = 1e-3
     overhead_factor: float = 1000.0
     max_calls_per_block: int = 1_000_000
+    # Adaptive precision: after the budget, keep adding rounds until R's 95 %
+    # CI (or the only phase's median CI) has at most this relative half-width,
+    # or the rounds have lasted max_time_s.
+    precision: float | None = None
+    max_time_s: float = defaults.MAX_TIME_S
 
     def __post_init__(self) -> None:
         if self.budget_s <= 0:
             raise ValueError("budget_s must be positive")
+        if self.precision is not None and not self.precision > 0:
+            raise ValueError("precision must be positive")
         if not 1 <= self.min_rounds <= self.max_rounds:
             raise ValueError("need 1 <= min_rounds <= max_rounds")
 
@@ -138,6 +145,8 @@ class CaseTiming:
     # in fractions of one CPU (empty without a monitor).
     interference: tuple[float, ...] = ()
     steal: tuple[float, ...] = ()
+    # With a precision asked: the relative half-width reached (NaN otherwise).
+    precision: float = math.nan
 
     def __getitem__(self, name: str) -> PhaseTiming:
         for p in self.phases:
@@ -255,7 +264,23 @@ class Timer:
         traced_before = traces() if traces else 0
         spent = 0.0
         rounds = 0
-        while rounds < cfg.max_rounds and (rounds < cfg.min_rounds or spent < cfg.budget_s):
+        rounds_started = self.clock() if cfg.precision is not None else 0.0
+        next_check = 0
+
+        def more() -> bool:
+            nonlocal next_check
+            if rounds < cfg.min_rounds or spent < cfg.budget_s:
+                return True
+            if cfg.precision is None or self.clock() - rounds_started >= cfg.max_time_s:
+                return False
+            if rounds < next_check:
+                return True
+            # A bootstrap per round would cost more than the rounds: check
+            # every tenth of the rounds so far.
+            next_check = rounds + max(2, rounds // 10)
+            return relative_half_width(samples) > cfg.precision
+
+        while rounds < cfg.max_rounds and more():
             k = rounds % len(phases)
             if self.monitor is not None:
                 cpu_before, started = self.monitor(), self.clock()
@@ -284,4 +309,14 @@ class Timer:
             (traces() - traced_before) if traces else 0,
             tuple(interference),
             tuple(steal),
+            relative_half_width(samples) if cfg.precision is not None else math.nan,
         )
+
+
+def relative_half_width(samples: dict[str, list[float]]) -> float:
+    """Half-width of R's 95 % CI over R (of the only phase's median CI, with one phase)."""
+    if "gradient" in samples and "forward" in samples:
+        ci = stats.paired_ratio(samples["gradient"], samples["forward"])
+    else:
+        ci = stats.median_ci(next(iter(samples.values())))
+    return (ci.high - ci.low) / 2 / ci.value if ci.value > 0 and ci.low == ci.low else math.inf

@@ -75,6 +75,8 @@ def timing_config(settings: Settings) -> TimingConfig:
         budget_s=settings.budget_s,
         warmup_s=defaults.QUICK_WARMUP_S if settings.quick else defaults.WARMUP_S,
         min_rounds=defaults.MIN_ROUNDS,
+        precision=settings.precision,
+        max_time_s=settings.max_time_s,
     )
 
 
@@ -169,6 +171,7 @@ class Worker:
             dtype=s.dtype,
             l2=s.l2,
             peak_flops_per_s=self.peak_flops,
+            precision_target=s.precision if s.precision is not None else math.nan,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **kw,
         )

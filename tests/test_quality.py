@@ -125,3 +125,11 @@ def test_the_worst_reason_comes_first():
     assert forward.quality == "unreliable"
     assert forward.quality_reason.startswith("other processes used 0.95 CPU")
     assert "IQR is 20 % of the median" in forward.quality_reason
+
+
+def test_a_precision_not_reached_is_noisy():
+    reached = judged(case(gradient={"precision_target": 0.05}))
+    assert reached["gradient"].quality == "good"
+    missed = judged(case(gradient={"precision_target": 0.01}))
+    assert missed["gradient"].quality == "noisy"
+    assert "did not reach the --precision 1 % asked" in missed["gradient"].quality_reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 
 from bench.timing import CaseTiming, Phase, Timer, TimingConfig
@@ -488,3 +489,56 @@ def test_interference_share_of_unknown_readings_is_nan():
 
     assert all(math.isnan(x) for x in share(None, CpuTimes(1, 1), 1.0))
     assert share(CpuTimes(5.0, 0.0), CpuTimes(4.9, 0.0), 1.0) == (0.0, 0.0)  # tick rounding
+
+
+# --- adaptive precision ----------------------------------------------------------------------
+
+
+class NoisyWork(FakeWork):
+    """Costs ``cost`` times a random factor per call (seeded): rounds scatter, and more rounds help."""
+
+    def __init__(self, clock: FakeClock, name: str, cost: float, sigma: float, seed: int) -> None:
+        super().__init__(clock, name, cost)
+        self.rng = np.random.default_rng(seed)
+        self.sigma = sigma
+
+    def __call__(self, state):
+        self.clock.advance(self.cost * self.sigma * abs(self.rng.standard_normal()))
+        return super().__call__(state)
+
+
+def noisy_case(precision, sigma=0.3, max_time_s=30.0):
+    clock = FakeClock()
+    phases = [Phase("forward", NoisyWork(clock, "forward", 1 * U, sigma, 1)),
+              Phase("gradient", NoisyWork(clock, "gradient", 3 * U, sigma, 2))]
+    config = TimingConfig(budget_s=0.1, warmup_s=2.0**-6, min_block_s=2.0**-8, precision=precision,
+                          max_time_s=max_time_s)
+    return Timer(FakeSync(clock), config, clock=clock).measure(phases)
+
+
+def test_precision_adds_rounds_until_r_is_that_precise():
+    plain = noisy_case(None)
+    precise = noisy_case(0.02)
+    assert math.isnan(plain.precision)
+    first = stats_half_width(plain)
+    assert first > 0.02  # the budget alone leaves R less precise than asked
+    assert precise.rounds > plain.rounds
+    assert precise.precision <= 0.02 and stats_half_width(precise) <= 0.02
+
+
+def test_precision_stops_at_the_time_cap():
+    capped = noisy_case(0.0001, max_time_s=0.5)
+    assert capped.precision > 0.0001
+    spent = sum(round_times(capped))
+    assert spent < 0.5 + 0.2  # the cap, plus the round in progress when it was reached
+
+
+def test_a_precise_enough_case_stops_at_the_budget():
+    quiet = noisy_case(0.5, sigma=0.0)
+    plain = noisy_case(None, sigma=0.0)
+    assert quiet.rounds == plain.rounds and quiet.precision < 0.5
+
+
+def stats_half_width(case: CaseTiming) -> float:
+    r = case.ratio("gradient")
+    return (r.high - r.low) / 2 / r.value

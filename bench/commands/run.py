@@ -56,6 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="measure each case in N worker processes, one after another, and build the "
                         f"CIs from all of them (processes, then rounds; default {DEFAULT_PROCESSES}, "
                         f"{QUICK_PROCESSES} with --quick); each process gets the budget / N")
+    p.add_argument("--precision", type=float, default=None, metavar="P",
+                   help="after the budget, keep adding rounds until R's 95%% CI has at most this "
+                        "relative half-width (e.g. 0.02 for 2%%), up to --max-time per case and process; "
+                        "a row that does not get there is marked noisy")
+    p.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+                   help=f"with --precision: the longest the rounds of one case may last in one process "
+                        f"(default {defaults.MAX_TIME_S:.0f})")
     p.add_argument("--l2", choices=("warm", "flush"), default="warm",
                    help="cache policy before each timed block: 'warm' (default) leaves the caches "
                         "as the last block left them; 'flush' first overwrites a buffer larger than "
@@ -185,8 +192,19 @@ def make_settings(args: argparse.Namespace) -> Settings:
         QUICK_PROCESSES if args.quick else DEFAULT_PROCESSES)
     if not 1 <= processes <= 100:
         raise UserError(f"--processes {processes}: give 1 to 100 worker processes per case")
+    if args.precision is not None and not 0 < args.precision < 1:
+        raise UserError(f"--precision {args.precision}: give a relative half-width between 0 and 1, "
+                        "e.g. 0.02 for 2 %")
+    max_time = args.max_time if args.max_time is not None else defaults.MAX_TIME_S
+    if args.max_time is not None and args.precision is None:
+        raise UserError("--max-time caps --precision: give --precision too")
+    if not max_time > 0:
+        raise UserError(f"--max-time {max_time}: give a positive number of seconds")
+    if args.timeout is None:  # a worker adding rounds for --max-time is not hung
+        timeout = max(timeout, 2 * max_time + defaults.TIMEOUT_S if args.precision else timeout)
     return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget / processes,
-                    quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2, processes=processes)
+                    quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2, processes=processes,
+                    precision=args.precision, max_time_s=max_time)
 
 
 def new_run_id() -> str:
