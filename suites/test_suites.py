@@ -7,11 +7,19 @@ function, so asynchronous dispatch (JAX, GPUs) is not mistaken for speed.
 bench's own ``bench run`` remains the reference method (blocked calls, one
 sync per block, paired rounds); this file lets bench's models live in a
 pytest-benchmark workflow (``--benchmark-autosave``, ``pytest-benchmark compare``).
+
+suites/conftest.py gives the process the thread environment of ``bench run``'s
+workers (``--bench-threads N``, default all usable CPUs) and configures each
+framework once as they do. ``bench run`` times each framework in its own
+process: for comparable numbers, run one framework per process
+(``--bench-framework torch``); the terminal summary warns when several
+frameworks, or other processes, shared the CPUs.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +40,9 @@ PARAMS = [
 
 
 @pytest.mark.parametrize(("suite", "case", "framework", "phase"), PARAMS)
-def test_case(benchmark, suite, case, framework, phase):
+def test_case(benchmark, bench_session, request, suite, case, framework, phase):
     fw = frameworks.get(framework)
+    in_effect = bench_session.configure(framework)  # once per process, as bench run's worker
     device, _ = fw.resolve_device("cpu")
     prob = suite.module.problem(case.as_dict(), 0)
     impl = fw.implement(suite.loss(framework), prob, device, fw.DEFAULT_MODE, 1e-3,
@@ -47,5 +56,11 @@ def test_case(benchmark, suite, case, framework, phase):
 
     timed()  # the first call traces and compiles: keep it out of the calibration
     benchmark.group = f"{suite.name}:{phase}"
-    benchmark.extra_info.update(case=case.id, framework=framework, mode=fw.DEFAULT_MODE)
+    benchmark.extra_info.update(case=case.id, framework=framework, mode=fw.DEFAULT_MODE,
+                                threads=bench_session.threads, cpus=bench_session.cpus,
+                                settings=in_effect)
+    before, start = bench_session.read(), time.perf_counter()
     assert benchmark(timed) is not None
+    other, steal = bench_session.record(request.node.nodeid, framework, before,
+                                        time.perf_counter() - start)
+    benchmark.extra_info.update(other_cpu=round(other, 3), steal_cpu=round(steal, 3))
