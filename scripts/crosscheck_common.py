@@ -15,8 +15,20 @@ thread settings:
            phase at a time until its share of the budget is spent; the median
            of block time / ``n``.
 
-The two methods alternate ``--repeats`` times (the order flips every time),
-so a machine that drifts hits both; each side reports the median of its runs.
+The two methods alternate ``--repeats`` times (the order flips every time).
+Each side reports the median of its runs; the verdict uses the **paired**
+difference, the median over repeats of (bench run i - plain run i) / plain run
+i, runs taken next to each other. That matters on shared (virtual) machines:
+on the 2-core development VM, vectorised code (a NumPy or XLA matmul) runs 20
+to 40 % slower for stretches of 2 to 20 s, again and again, with no other
+process running and no steal time, so two numbers taken at different moments
+differ by that much whatever method took them. Before every run a speed probe
+(a 512 x 512 matmul in the framework itself) is timed and printed, so such a
+change shows.
+
+``--budget`` sets bench's block length as in a run: blocks last at least
+budget / (phases x 25), 20 ms at the default 2 s with four phases; ``--budget
+0.5`` gives the 5 ms blocks of ``bench run --quick``.
 
 The process runs under the environment a worker gets
 (``bench.runner.worker_env``: ``OMP_NUM_THREADS``, ``TF_NUM_INTRAOP_THREADS``
@@ -37,11 +49,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import frameworks, machine
+from bench import frameworks, interference, machine
 from bench.discovery import load_file
 from bench.spec import Settings
 from bench.timing import Phase, Timer
@@ -50,6 +61,9 @@ from bench.worker import TRAIN_STEPS, pin_threads, timing_config
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "suites" / "mlp_regression.py"
 COMPARED = ("forward", "gradient")
+# The speed probe: an n x n float32 matmul in the framework itself (its own thread
+# pool, no other library's threads), a few ms per call on a CPU.
+PROBE_N = 512
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -89,8 +103,8 @@ def parse_args(prog: str, description: str, argv: Sequence[str] | None = None) -
     ap.add_argument("--depth", type=_positive_int, default=3, help="mlp_regression depth (default 3)")
     ap.add_argument("--threads", type=_positive_int, default=machine.usable_cpus(),
                     help="CPU threads, pinned as a worker pins them (default: all usable CPUs)")
-    ap.add_argument("--repeats", type=_positive_int, default=3,
-                    help="alternations of the two methods (default 3)")
+    ap.add_argument("--repeats", type=_positive_int, default=5,
+                    help="alternations of the two methods (default 5)")
     ap.add_argument("--budget", type=_positive_float, default=2.0,
                     help="seconds of bench's timed rounds per measurement, as bench run --budget; "
                          "the plain loop spends the same per measurement (default 2)")
@@ -132,9 +146,11 @@ def plain_median(call: Callable[[], Any], sync: Callable[[Any], None], block_s: 
                  seconds: float, min_blocks: int = 10) -> tuple[float, int]:
     """Median seconds per call over blocks of ``n`` calls and one sync; and ``n``.
 
-    ``n`` doubles until a block lasts ``block_s`` (this warms up too); one
-    more block is thrown away, then blocks run until ``seconds`` have been
-    spent and at least ``min_blocks`` were timed.
+    One untimed call first (a first call may compile, and a block of one
+    compiling call would fix ``n`` at 1: a sync per call). Then ``n`` doubles
+    until a block lasts ``block_s`` (this warms up too); one more block is
+    thrown away, then blocks run until ``seconds`` have been spent and at
+    least ``min_blocks`` were timed.
     """
 
     def block(n: int) -> float:
@@ -145,6 +161,7 @@ def plain_median(call: Callable[[], Any], sync: Callable[[Any], None], block_s: 
         sync(out)
         return time.perf_counter() - start
 
+    block(1)
     n = 1
     while block(n) < block_s:
         n *= 2
@@ -158,25 +175,6 @@ def plain_median(call: Callable[[], Any], sync: Callable[[Any], None], block_s: 
     return statistics.median(samples), n
 
 
-@dataclass
-class Side:
-    """One method's runs: per phase, the median of each run and the block size."""
-
-    runs: dict[str, list[float]]
-    calls: dict[str, list[int]]
-
-    @classmethod
-    def empty(cls) -> Side:
-        return cls({p: [] for p in COMPARED}, {p: [] for p in COMPARED})
-
-    def add(self, phase: str, median_s: float, calls: int) -> None:
-        self.runs[phase].append(median_s)
-        self.calls[phase].append(calls)
-
-    def median(self, phase: str) -> float:
-        return statistics.median(self.runs[phase])
-
-
 def _load() -> str:
     if not hasattr(os, "getloadavg"):
         return "n/a"
@@ -184,7 +182,7 @@ def _load() -> str:
 
 
 def crosscheck(framework: str, mode: str, args: argparse.Namespace, plain_sync: Callable[[Any], None],
-               plain_name: str, about: str = "") -> int:
+               plain_name: str) -> int:
     """Time both ways, alternating; print both medians per phase; the exit status."""
     cpus = pin_threads(args.threads)
     fw = frameworks.get(framework)
@@ -201,48 +199,74 @@ def crosscheck(framework: str, mode: str, args: argparse.Namespace, plain_sync: 
     by_name = {p.name: p for p in impl.phases}
     timed: list[Phase] = list(impl.phases) if args.phases == "worker" else [by_name[p] for p in COMPARED]
     timer = Timer(lambda out: fw.sync(out, device), timing_config(settings))
+    matmul = fw.matmul(device, PROBE_N)
+    plain_median(lambda: matmul(None), plain_sync, 0.01, 0.02, min_blocks=1)  # compile it
+
+    def probe() -> float:
+        return plain_median(lambda: matmul(None), plain_sync, 0.01, 0.05, min_blocks=3)[0]
 
     load_before = _load()
-    ours, theirs = Side.empty(), Side.empty()
+    monitor = interference.CpuMonitor()
+    cpu_before, started = monitor.read(), time.perf_counter()
+    # ours[p][i], theirs[p][i]: run i's median per call; calls per block alike.
+    ours: dict[str, list[float]] = {p: [] for p in COMPARED}
+    theirs: dict[str, list[float]] = {p: [] for p in COMPARED}
+    ours_n: dict[str, list[int]] = {p: [] for p in COMPARED}
+    theirs_n: dict[str, list[int]] = {p: [] for p in COMPARED}
+    probes: list[tuple[str, float]] = []
     recompiles = 0
     for i in range(args.repeats):
-        methods = ("bench", "plain") if i % 2 == 0 else ("plain", "bench")
-        for method in methods:
+        for method in (("bench", "plain") if i % 2 == 0 else ("plain", "bench")):
+            probes.append((method, probe()))
             if method == "bench":
                 timing = timer.measure(timed, impl.traces)
                 recompiles += timing.recompiles
                 for p in COMPARED:
-                    ours.add(p, timing[p].median_s, timing[p].calls_per_block)
+                    ours[p].append(timing[p].median_s)
+                    ours_n[p].append(timing[p].calls_per_block)
             else:
                 for p in COMPARED:
                     run = by_name[p].run
                     median, n = plain_median(lambda run=run: run(None), plain_sync, args.block_ms / 1e3,
                                              args.budget / len(COMPARED))
-                    theirs.add(p, median, n)
+                    theirs[p].append(median)
+                    theirs_n[p].append(n)
     load_after = _load()
+    other, steal = interference.share(cpu_before, monitor.read(), time.perf_counter() - started)
 
     env = "the caller's" if args.no_worker_env else "a worker's (bench.runner.worker_env)"
     case = ",".join(f"{k}={v}" for k, v in params.items())
     print(f"case mlp_regression {case}, {framework} {fw.version()} ({mode}), threads {args.threads} "
           f"(pinned to CPUs {cpus}), environment: {env}")
     print(f"bench Timer times {', '.join(p.name for p in timed)} in its rounds (budget {args.budget:g} s); "
-          f"plain loop: {plain_name}, blocks >= {args.block_ms:g} ms{about}")
-    print(f"load average (1, 5, 15 min): {load_before} before, {load_after} after")
+          f"plain loop: {plain_name}, blocks >= {args.block_ms:g} ms; {args.repeats} alternations")
+    print(f"load average (1, 5, 15 min): {load_before} before, {load_after} after; meanwhile other "
+          f"processes took {other:.2f} CPU and steal time was {steal:.2f} CPU (bench.interference)")
+    values = [t for _, t in probes]
+    spread = max(values) / min(values) - 1
+    print(f"speed probe ({PROBE_N}x{PROBE_N} float32 matmul in {framework}, ms) before each run: "
+          + ", ".join(f"{m} {t * 1e3:.3f}" for m, t in probes) + f"  (spread {spread:.0%})")
+    if spread > args.tolerance:
+        print("note: the machine's speed changed during the check (the probe moved by more than the "
+              "tolerance): trust the paired difference, or run again with more --repeats")
     if recompiles:
         print(f"warning: {recompiles} traces or compilations inside bench's timed rounds")
 
-    def runs(side: Side, p: str) -> str:
-        return (", ".join(f"{x * 1e3:.3f}" for x in side.runs[p])
-                + "; calls/block " + ", ".join(str(n) for n in side.calls[p]))
+    def runs(values: list[float], calls: list[int]) -> str:
+        return (", ".join(f"{x * 1e3:.3f}" for x in values)
+                + "; calls/block " + ", ".join(str(n) for n in calls))
 
     agree = True
     for p in COMPARED:
-        a, b = ours.median(p), theirs.median(p)
-        diff = (a - b) / b
-        ok = abs(diff) <= args.tolerance
+        a, b = statistics.median(ours[p]), statistics.median(theirs[p])
+        # Run i of bench and run i of the plain loop were taken next to each
+        # other: their difference survives the machine changing speed between
+        # repeats, which the difference of the two medians does not.
+        paired = statistics.median((x - y) / y for x, y in zip(ours[p], theirs[p], strict=True))
+        ok = abs(paired) <= args.tolerance
         agree &= ok
-        print(f"{p:<8} bench Timer median: {a * 1e3:.4f} ms  (runs: {runs(ours, p)})")
-        print(f"{p:<8} plain loop  median: {b * 1e3:.4f} ms  (runs: {runs(theirs, p)})")
-        print(f"{p:<8} relative difference: {diff:+.1%} "
+        print(f"{p:<8} bench Timer median: {a * 1e3:.4f} ms  (runs: {runs(ours[p], ours_n[p])})")
+        print(f"{p:<8} plain loop  median: {b * 1e3:.4f} ms  (runs: {runs(theirs[p], theirs_n[p])})")
+        print(f"{p:<8} relative difference: {paired:+.1%} paired, {(a - b) / b:+.1%} of the medians "
               f"({'within' if ok else 'OUTSIDE'} {args.tolerance:.0%})")
     return 0 if agree else 1

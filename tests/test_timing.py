@@ -202,10 +202,18 @@ def test_sync_is_called_once_per_block_never_once_per_call():
         assert set(kinds[:-1]) <= {"run"}
         runs_in_blocks += len(kinds) - 1
     calls = sum(w.calls for w in works.values())
-    assert runs_in_blocks == calls
-    # At most one more, untimed, sync per block (after prepare), never one per call.
-    assert len(regions) <= sync.calls <= 2 * len(regions)
-    assert calls > 10 * sync.calls
+    # Outside the timed regions: one settling call per block (not before the
+    # very first call of a phase), each waited for before its block starts.
+    timed = {id(e) for r in regions for e in r}
+    settling = [i for i, e in enumerate(clock.log) if e[0] == "run" and id(e) not in timed]
+    assert runs_in_blocks + len(settling) == calls
+    blocks_of_calls = [r for r in regions if any(e[0] == "run" for e in r)]  # not the empty overhead blocks
+    assert len(settling) == len(blocks_of_calls) - len(phases)
+    for i in settling:
+        assert clock.log[i + 1][0] == "sync" and clock.log[i + 2] == ("clock",)
+    # At most two more, untimed, syncs per block (after prepare and after the settling call).
+    assert len(regions) <= sync.calls <= 3 * len(regions)
+    assert calls > 5 * sync.calls
     # Blocks of many calls exist, and each still has a single sync.
     assert max(len(r) - 1 for r in regions) >= 5
 
@@ -377,7 +385,8 @@ def test_traces_during_the_rounds_are_counted_as_recompiles():
 
 
 def traced_before_rounds(case: CaseTiming, work, traced) -> int:
-    calls_in_rounds = case.rounds * case["gradient"].calls_per_block
+    # Each block of the rounds is one settling call and calls_per_block timed ones.
+    calls_in_rounds = case.rounds * (case["gradient"].calls_per_block + 1)
     first = work.calls - calls_in_rounds
     return sum(1 for c in range(first) if c % 5 == 4)
 
