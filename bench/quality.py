@@ -14,12 +14,13 @@ The thresholds:
 - the 95 % CI's half-width above 10 % of the value (R for the gradient, each
   phase's own ratio or median otherwise) is noisy, above 30 % unreliable;
 - other processes using more than a quarter of a CPU during the rounds
-  (median over rounds), or more than half a CPU in any round, is noisy; the
+  (median over rounds), or more than half a CPU in any stretch of 0.25 s, is
+  noisy (shorter stretches would read the kernel's 10 ms ticks as noise); the
   median above three quarters of a CPU is unreliable: the benchmark's own
   threads lost a core;
 - steal time above a tenth of a CPU is noisy (a busy virtual-machine host);
-- a phase whose rounds drifted more than 1.5x from their calibration, or had
-  to be calibrated again, is noisy: the machine changed speed mid-case;
+- a phase whose rounds ran more than 1.5x slower than their calibration, or
+  had to be calibrated again, is noisy: the machine slowed down mid-case;
 - with ``--precision``, a gradient row whose R did not reach the asked
   precision within ``--max-time`` is noisy;
 - contradictions are unreliable: a derived backward time at or below zero,
@@ -73,7 +74,8 @@ def _row_findings(r: Record) -> list[tuple[str, str]]:
     if r.recalibrations:
         found.append((NOISY, f"per-call time drifted more than 2x from its calibration "
                              f"({r.recalibrations} recalibration{'s' if r.recalibrations > 1 else ''})"))
-    elif r.drift == r.drift and not 1 / DRIFT_NOISY <= r.drift <= DRIFT_NOISY:
+    elif r.drift == r.drift and r.drift > DRIFT_NOISY:
+        # Faster than calibrated is the warm-up finishing, not noise.
         found.append((NOISY, f"blocks ran {r.drift:.1f}x as long as calibrated"))
     return found
 
@@ -99,7 +101,7 @@ def _case_findings(rows: Sequence[Record]) -> list[tuple[str, str]]:
         elif other == other and other > OTHER_CPU_NOISY:
             found.append((NOISY, f"other processes used {other:.2f} CPU during the rounds"))
         elif worst == worst and worst > OTHER_CPU_ANY_ROUND:
-            found.append((NOISY, f"other processes used up to {worst:.2f} CPU in a round"))
+            found.append((NOISY, f"other processes used up to {worst:.2f} CPU in a stretch of the rounds"))
         if steal == steal and steal > STEAL_NOISY:
             found.append((NOISY, f"the hypervisor stole {steal:.2f} CPU during the rounds"))
 

@@ -318,11 +318,11 @@ class Worker:
 
     @staticmethod
     def _interference(timing: CaseTiming) -> dict[str, float]:
-        """Other processes' CPU (median and largest round) and steal time, for every row of the case."""
+        """Other processes' CPU (median over rounds, peak over 0.25 s stretches) and steal time."""
         other = [x for x in timing.interference if x == x]
         steal = [x for x in timing.steal if x == x]
         return {
-            "interference": stats.median(other), "interference_max": max(other, default=math.nan),
+            "interference": stats.median(other), "interference_max": timing.interference_peak(),
             "steal": stats.median(steal),
         }
 

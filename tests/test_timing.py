@@ -551,3 +551,22 @@ def test_a_precise_enough_case_stops_at_the_budget():
 def stats_half_width(case: CaseTiming) -> float:
     r = case.ratio("gradient")
     return (r.high - r.low) / 2 / r.value
+
+
+def test_a_phase_that_speeds_up_after_calibration_is_not_calibrated_again():
+    clock = FakeClock()
+    work = SlowingWork(clock, 4 * U, after=30, factor=0.25)  # 4x faster once warm
+    case = Timer(FakeSync(clock), TimingConfig(**FAST), clock=clock).measure([Phase("forward", run=work)])
+    assert case["forward"].recalibrations == 0 and case["forward"].drift == 0.25
+
+
+def test_the_interference_peak_spans_stretches_long_enough_to_hold_many_ticks():
+    # Twenty 20 ms rounds: one reads a single 10 ms tick (half a CPU), the rest nothing.
+    shares = (0.0,) * 10 + (0.5,) + (0.0,) * 9
+    case = CaseTiming((), 0.0, interference=shares, round_s=(0.02,) * 20)
+    assert max(shares) == 0.5
+    assert case.interference_peak() == pytest.approx(0.5 * 0.02 / 0.26)  # one tick in a 0.26 s stretch
+    busy = CaseTiming((), 0.0, interference=(0.9,) * 20, round_s=(0.02,) * 20)
+    assert busy.interference_peak() == pytest.approx(0.9)
+    short = CaseTiming((), 0.0, interference=(0.2, 0.4), round_s=(0.05, 0.05))
+    assert short.interference_peak() == pytest.approx(0.3)  # all rounds together, shorter than a window
