@@ -65,13 +65,15 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="quiet runs (at least 2; default 5)")
     ap.add_argument("--frameworks", default="torch,jax", help="frameworks to run (default torch,jax)")
+    ap.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                    help="keep the results under DIR (quiet/ and hog/) instead of a temporary folder")
     args = ap.parse_args(ours)
     if args.runs < 2:
         ap.error("--runs must be at least 2")
     import bench
 
     with tempfile.TemporaryDirectory(prefix="bench-noise-") as tmp:
-        results = Path(tmp)
+        results = args.keep or Path(tmp)
         walls = [bench_run(results, "quiet", args.frameworks, extra) for _ in range(args.runs)]
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
