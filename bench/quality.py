@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bench.spec import Record
 
@@ -140,20 +140,24 @@ def assess(rows: Sequence[Record]) -> list[Record]:
 
 
 def summary(records: Sequence[Record]) -> dict[str, object]:
-    """Counts of ok rows per quality level, and the most common reason among the flagged ones.
-
-    Reasons of one kind ("IQR is 35 % of the median", "IQR is 12 % ...") count
-    together; the main reason is quoted as one of its rows said it.
-    """
+    """Counts of ok rows per quality level, and the most common reason among the flagged ones."""
     ok = [r for r in records if r.status == "ok" and r.quality]
     counts = {lvl: sum(r.quality == lvl for r in ok) for lvl in LEVELS}
+    return {**counts, "main_reason": main_reason(r.quality_reason for r in ok)}
+
+
+def main_reason(quality_reasons: Iterable[str]) -> str:
+    """The most common kind of reason in some ``quality_reason`` texts, quoted as one row said it.
+
+    Reasons of one kind ("IQR is 35 % of the median", "IQR is 12 % ...") count
+    together; '' when none.
+    """
     kinds: dict[str, list] = {}
-    for r in ok:
-        for why in filter(None, r.quality_reason.split("; ")):
+    for text in quality_reasons:
+        for why in filter(None, text.split("; ")):
             entry = kinds.setdefault(_kind(why), [0, why])
             entry[0] += 1
-    main = max(kinds.values(), key=lambda e: e[0])[1] if kinds else ""
-    return {**counts, "main_reason": main}
+    return max(kinds.values(), key=lambda e: e[0])[1] if kinds else ""
 
 
 def _kind(reason: str) -> str:

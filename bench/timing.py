@@ -292,32 +292,14 @@ class Timer:
         steal: list[float] = []
         round_s: list[float] = []
         traced_before = traces() if traces else 0
-        spent = 0.0
-        rounds = 0
-        rounds_started = self.clock() if cfg.precision is not None else 0.0
-        next_check = 0
-
-        def more() -> bool:
-            nonlocal next_check
-            if rounds < cfg.min_rounds or spent < cfg.budget_s:
-                return True
-            if cfg.precision is None or self.clock() - rounds_started >= cfg.max_time_s:
-                return False
-            if rounds < next_check:
-                return True
-            # A bootstrap per round would cost more than the rounds: check
-            # every tenth of the rounds so far.
-            next_check = rounds + max(2, rounds // 10)
-            return relative_half_width(samples) > cfg.precision
-
-        while rounds < cfg.max_rounds and more():
-            k = rounds % len(phases)
-            if self.monitor is not None:
-                cpu_before, started = self.monitor(), self.clock()
+        stop = _StopRule(cfg, self.clock)
+        while stop.more(samples):
+            k = len(samples[phases[0].name]) % len(phases)
+            cpu_before, started = (self.monitor(), self.clock()) if self.monitor else (None, 0.0)
             for p in (*phases[k:], *phases[:k]):
                 elapsed = self.time_block(p, numbers[p.name])
                 samples[p.name].append(elapsed / numbers[p.name])
-                spent += elapsed
+                stop.spent += elapsed
             if self.monitor is not None:
                 wall = self.clock() - started
                 other, stolen = interference_share(cpu_before, self.monitor(), wall)
@@ -325,14 +307,12 @@ class Timer:
                 steal.append(stolen)
                 round_s.append(wall)
             for p in phases:
-                drift = samples[p.name][-1] / calibrated[p.name] if calibrated[p.name] > 0 else 1.0
                 # Only a slowdown: calls that got faster after the calibration
                 # (it ran while caches and allocators were still cold) leave
                 # blocks shorter, still far above the overhead.
-                if drift > DRIFT:
+                if samples[p.name][-1] > DRIFT * calibrated[p.name]:
                     numbers[p.name], calibrated[p.name] = self._calibrate(p, target)
                     recalibrations[p.name] += 1
-            rounds += 1
 
         return CaseTiming(
             tuple(
@@ -347,6 +327,32 @@ class Timer:
             tuple(round_s),
             relative_half_width(samples) if cfg.precision is not None else math.nan,
         )
+
+
+class _StopRule:
+    """When the rounds end: budget and minimum rounds first, then --precision up to its time cap."""
+
+    def __init__(self, config: TimingConfig, clock: Clock) -> None:
+        self.cfg, self.clock = config, clock
+        self.spent = 0.0  # seconds of timed blocks so far
+        self.started = clock() if config.precision is not None else 0.0
+        self.next_check = 0
+
+    def more(self, samples: dict[str, list[float]]) -> bool:
+        cfg = self.cfg
+        rounds = len(next(iter(samples.values())))
+        if rounds >= cfg.max_rounds:
+            return False
+        if rounds < cfg.min_rounds or self.spent < cfg.budget_s:
+            return True
+        if cfg.precision is None or self.clock() - self.started >= cfg.max_time_s:
+            return False
+        if rounds < self.next_check:
+            return True
+        # A bootstrap per round would cost more than the rounds: check every
+        # tenth of the rounds so far.
+        self.next_check = rounds + max(2, rounds // 10)
+        return relative_half_width(samples) > cfg.precision
 
 
 def relative_half_width(samples: dict[str, list[float]]) -> float:

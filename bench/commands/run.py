@@ -214,7 +214,7 @@ def new_run_id() -> str:
 
 def handle(args: argparse.Namespace) -> int:
     # Validate everything before starting anything.
-    from bench import console, store
+    from bench import console, quality, store
 
     settings = make_settings(args)
     devices = parse_devices(args.device)
@@ -248,9 +248,24 @@ def handle(args: argparse.Namespace) -> int:
         "devices": devices, "frameworks_requested": names,
         "suites": [s.name for s in suites],
     })
+    envs, held, interrupted = _measure(jobs, settings, run_id, name, writer)
+    if not writer.records:
+        reasons = "; ".join(f"{k}: {v.get('unavailable')}" for k, v in envs.items())
+        if interrupted:
+            raise KeyboardInterrupt
+        raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
+    writer.records.extend(held)
+    writer.close(frameworks=envs, interrupted=interrupted, quality=quality.summary(writer.records))
+    return _finish(args, writer, path, run_id, interrupted)
+
+
+def _measure(jobs: list[runner.Job], settings: Settings, run_id: str, name: str, writer
+             ) -> tuple[dict[str, dict], list[Record], bool]:
+    """Run every job, --processes times; (what each framework reported, rows held back, interrupted)."""
+    from bench import console
+
     envs: dict[str, dict] = {}
-    held: list[Record] = []
-    interrupted = False
+    held: list[Record] = []  # rows of a device no framework could use: written only beside others
     with console.ProgressDisplay(sum(len(j.cases) for j in jobs) * settings.processes) as progress:
         try:
             # Process k of every job before process k + 1 of any: the
@@ -259,11 +274,10 @@ def handle(args: argparse.Namespace) -> int:
             for repeat in range(settings.processes):
                 for job in jobs:
                     key = f"{job.framework}:{job.mode}@{job.device}"
+                    progress.job_started(job)
                     if repeat and "unavailable" in envs.get(key, {}):
-                        progress.job_started(job)
                         progress.job_finished(job, runner.JobOutcome())
                         continue
-                    progress.job_started(job)
                     sink = writer.merge if repeat else writer.append
                     outcome = runner.run_job(job, settings, run_id, name, progress, sink, repeat)
                     if not repeat:
@@ -271,28 +285,22 @@ def handle(args: argparse.Namespace) -> int:
                         if outcome.unavailable:
                             held.extend(outcome.records)
         except KeyboardInterrupt:
-            interrupted = True
+            return envs, held, True
+    return envs, held, False
 
-    if not writer.records:
-        reasons = "; ".join(f"{k}: {v.get('unavailable')}" for k, v in envs.items())
-        if interrupted:
-            raise KeyboardInterrupt
-        raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
-    writer.records.extend(held)
-    from bench import quality
 
-    writer.close(frameworks=envs, interrupted=interrupted, quality=quality.summary(writer.records))
+def _finish(args: argparse.Namespace, writer, path: Path, run_id: str, interrupted: bool) -> int:
+    """Summary, quality warning, report; the exit code."""
+    from rich.markup import escape
+
+    from bench import console
 
     console.out.print(console.summary(writer.records))
     warning = console.quality_warning(writer.records)
     if warning:
-        from rich.markup import escape
-
         console.err.print(f"[yellow]{escape(warning)}[/]")
     console.out.print(f"results: {path}")
     if not args.no_report:
-        from rich.markup import escape
-
         from bench import report
 
         try:

@@ -154,17 +154,9 @@ def _unmeasured(phase: Phase) -> float:
     return math.nan
 
 
-def implement(
-    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
-) -> Implementation:
+def _compiler(mode: str, device: Any, functions: list[Any]):
+    """How a function runs in ``mode``: placed on the device, and traced unless eager."""
     import tensorflow as tf
-
-    if mode not in MODES:
-        raise ValueError(f"tensorflow mode {mode!r} is not supported (modes: {', '.join(MODES)})")
-    X, y = to_device(problem.X, device), to_device(problem.y, device)
-    with tf.device(device):
-        params = [tf.Variable(to_device(p, device)) for p in problem.params]
-    functions: list[Any] = []
 
     def compile_(fn):
         def placed(*args):
@@ -175,18 +167,16 @@ def implement(
         if mode == "eager":
             return placed
         compiled = tf.function(placed, jit_compile=mode == "xla")
-        functions.append(compiled)
+        functions.append(compiled)  # counted by traces()
         return compiled
 
-    @compile_
-    def forward_fn():
-        return loss(params, X, y)  # no tape: nothing is recorded
+    return compile_
 
-    @compile_
-    def gradient_fn():
-        with tf.GradientTape() as tape:
-            value = loss(params, X, y)
-        return value, tape.gradient(value, params)
+
+def _step_maker(compile_, loss, problem: Problem, X: Any, y: Any, device: Any,
+                optimizer: Optimizer | None, lr: float):
+    """A factory of training-step functions, each on its own copy of the initial variables."""
+    import tensorflow as tf
 
     def make_step():
         # Each step function trains its own variables, so forward and
@@ -214,26 +204,58 @@ def implement(
 
         return step_fn
 
+    return make_step
+
+
+def _eager_split(loss, params: list[Any], X: Any, y: Any, device: Any) -> Phase:
+    """The backward pass alone, through a persistent tape recorded untimed before each block."""
+    import tensorflow as tf
+
+    def record_forward() -> Any:
+        tape = tf.GradientTape(persistent=True)  # persistent: one tape, many calls
+        with tf.device(device), tape:
+            value = loss(params, X, y)
+        return tape, value
+
+    def backward(state: Any) -> Any:
+        tape, value = state
+        with tf.device(device):
+            return tape.gradient(value, params)
+
+    return Phase("backward_split", backward, prepare=record_forward)
+
+
+def implement(
+    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+) -> Implementation:
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"tensorflow mode {mode!r} is not supported (modes: {', '.join(MODES)})")
+    X, y = to_device(problem.X, device), to_device(problem.y, device)
+    with tf.device(device):
+        params = [tf.Variable(to_device(p, device)) for p in problem.params]
+    functions: list[Any] = []
+    compile_ = _compiler(mode, device, functions)
+
+    @compile_
+    def forward_fn():
+        return loss(params, X, y)  # no tape: nothing is recorded
+
+    @compile_
+    def gradient_fn():
+        with tf.GradientTape() as tape:
+            value = loss(params, X, y)
+        return value, tape.gradient(value, params)
+
+    make_step = _step_maker(compile_, loss, problem, X, y, device, optimizer, lr)
+    step_fn = make_step()
     phases = [
         Phase("forward", lambda _: forward_fn()),
         Phase("gradient", lambda _: gradient_fn()),
+        *([_eager_split(loss, params, X, y, device)] if mode == "eager" else []),
+        Phase("step", lambda _: step_fn()),
     ]
-    if mode == "eager":
-
-        def record_forward() -> Any:
-            tape = tf.GradientTape(persistent=True)  # persistent: one tape, many calls
-            with tf.device(device), tape:
-                value = loss(params, X, y)
-            return tape, value
-
-        def backward(state: Any) -> Any:
-            tape, value = state
-            with tf.device(device):
-                return tape.gradient(value, params)
-
-        phases.append(Phase("backward_split", backward, prepare=record_forward))
-    step_fn = make_step()
-    phases.append(Phase("step", lambda _: step_fn()))
 
     def train(n: int) -> list[float]:
         fn = make_step()

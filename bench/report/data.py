@@ -353,12 +353,8 @@ def quality_summary(rows: pd.DataFrame) -> dict[str, Any]:
 
     ok = rows[(rows["status"] == "ok") & (rows["quality"] != "")]
     counts = {lvl: int((ok["quality"] == lvl).sum()) for lvl in quality.LEVELS}
-    kinds: dict[str, list] = {}
-    for why in (w for text in ok["quality_reason"] for w in text.split("; ") if w):
-        entry = kinds.setdefault(quality._kind(why), [0, why])
-        entry[0] += 1
-    main = max(kinds.values(), key=lambda e: e[0])[1] if kinds else ""
-    return {**counts, "flagged": counts["noisy"] + counts["unreliable"], "of": len(ok), "main_reason": main}
+    return {**counts, "flagged": counts["noisy"] + counts["unreliable"], "of": len(ok),
+            "main_reason": quality.main_reason(ok["quality_reason"])}
 
 
 def throttle_summary(rows: pd.DataFrame) -> dict[str, Any]:
