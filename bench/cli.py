@@ -41,10 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bench`` console script and ``python -m bench``."""
+    # Ctrl-C at any point, also while the commands are still being imported or the
+    # arguments parsed, is one line and exit code 130, not a traceback.
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -58,6 +66,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130

@@ -3,7 +3,10 @@
 A change is called only when it is both larger than a minimum effect and
 statistically significant (Mann-Whitney U on the raw per-round samples):
 significance alone calls 1 % "changes" on quiet machines, an effect size
-alone calls noise on busy ones (the asv / Google Benchmark rule).
+alone calls noise on busy ones (the asv / Google Benchmark rule). Where a
+side has no raw samples (pytest-benchmark files saved without
+``--benchmark-save-data``), the medians are compared and the verdict says that
+no test was possible: a slowdown is shown, never hidden as "no change".
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +30,14 @@ MIN_EFFECT = 0.05
 ALPHA = 0.05
 # The call when either side's row is unreliable (bench.quality).
 INCONCLUSIVE = "inconclusive: noisy"
+# The calls when a side has too few raw samples for the test: the speedup is
+# then the quotient of the medians, and --fail-on-regression acts on it.
+NO_SAMPLES = "no samples: no significance test"
+FEW_SAMPLES = "too few samples: no significance test"
+UNTESTED = (NO_SAMPLES, FEW_SAMPLES)
+MIN_SAMPLES = 3
+# --run: the newest run of each side, or every run's rows pooled.
+LATEST, POOL = "latest", "pool"
 
 
 @dataclass(frozen=True)
@@ -34,18 +46,22 @@ class Verdict:
 
     speedup: stats.Interval
     p_value: float
-    call: str  # "faster", "slower", "no significant change" or INCONCLUSIVE
+    call: str  # "faster", "slower", "no significant change", INCONCLUSIVE or one of UNTESTED
 
 
 def verdict(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_EFFECT,
             alpha: float = ALPHA) -> Verdict:
-    """Speedup of ``new`` over ``base`` (two independent sets of samples) and the call."""
+    """Speedup of ``new`` over ``base`` (two independent sets of samples) and the call.
+
+    Fewer than MIN_SAMPLES on a side admit no test: the call is then
+    NO_SAMPLES (a side has none) or FEW_SAMPLES, never "no significant change".
+    """
     from scipy import stats as sps
 
     a, b = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
     speedup = stats.ratio_of_medians(a, b)
-    if len(a) < 3 or len(b) < 3:
-        return Verdict(speedup, math.nan, "no significant change")
+    if len(a) < MIN_SAMPLES or len(b) < MIN_SAMPLES:
+        return Verdict(speedup, math.nan, NO_SAMPLES if not len(a) or not len(b) else FEW_SAMPLES)
     p = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
     call = "no significant change"
     if p < alpha and speedup.value >= 1 + min_effect:
@@ -78,7 +94,11 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     b, n = measured(base), measured(new)
     rows = []
     for key in b.index.intersection(n.index):
-        v = verdict(b.loc[key, "samples_s"], n.loc[key, "samples_s"], min_effect, alpha)
+        v = verdict(_samples(b, key), _samples(n, key), min_effect, alpha)
+        if v.call in UNTESTED:
+            # No test: the stored medians (what the files hold) make the speedup.
+            speedup = _speedup_of_medians(number(b, key, "median_s"), number(n, key, "median_s"))
+            v = Verdict(stats.Interval(speedup, math.nan, math.nan), math.nan, v.call)
         unreliable = [side for side, df in (("base", b), ("new", n)) if _quality(df, key) == "unreliable"]
         if unreliable:
             # An unreliable measurement on either side supports no call at all.
@@ -101,6 +121,20 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     return table, pd.concat([only_base, only_new], ignore_index=True)
 
 
+def _samples(df, key) -> np.ndarray:
+    value = df.loc[key, "samples_s"]
+    return np.asarray(value if value is not None else (), dtype=float)
+
+
+def regressions(table, at: float):
+    """The rows of a comparison at least ``at`` slower (speedup <= 1 / (1 + at)): significantly
+    slower where both sides have samples, by the medians alone where a side has too few."""
+    if table.empty:
+        return table
+    called = table.verdict.isin(["slower", *UNTESTED])
+    return table[called & (table.speedup.astype(float) <= 1 / (1 + at))]
+
+
 def _quality(df, key) -> str:
     value = df.loc[key, "quality"] if "quality" in df.columns else ""
     return value if isinstance(value, str) else ""
@@ -108,6 +142,14 @@ def _quality(df, key) -> str:
 
 def _quotient(x: float, of: float) -> float:
     return x / of if math.isfinite(x) and math.isfinite(of) and of > 0 else math.nan
+
+
+def _speedup_of_medians(base: float, new: float) -> float:
+    """base / new for two times (positive and finite), else NaN: a speedup only between times."""
+    if not (math.isfinite(base) and math.isfinite(new) and base > 0 and new > 0):
+        return math.nan
+    q = base / new
+    return q if math.isfinite(q) else math.nan
 
 
 def has_memory(table) -> bool:
@@ -158,18 +200,103 @@ def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALP
     return pd.DataFrame(rows)
 
 
-def fingerprint_diff(base_meta: dict, new_meta: dict) -> list[tuple[str, str, str]]:
-    """(field, base, new) for every machine or version fact that differs between two runs."""
+def fingerprint_diff(base_meta: dict | Sequence[dict], new_meta: dict | Sequence[dict]
+                     ) -> list[tuple[str, str, str]]:
+    """(field, base, new) for every machine or version fact that differs between two sides.
 
-    def facts(meta: dict) -> dict[str, str]:
-        out = {f"machine.{k}": str(v) for k, v in (meta.get("fingerprint") or {}).items()}
+    A side is one run's metadata or several runs' (pooled): a fact on which
+    its runs differ reads as all their values, ``1 | 2``.
+    """
+
+    def facts(meta: Any) -> dict[str, str]:
+        meta = meta if isinstance(meta, dict) else {}
+        fp, fws, settings = (meta.get(k) for k in ("fingerprint", "frameworks", "settings"))
+        out = {f"machine.{k}": str(v) for k, v in (fp.items() if isinstance(fp, dict) else ())}
         out["machine"] = str(meta.get("machine", ""))
-        for name, env in (meta.get("frameworks") or {}).items():
+        for name, env in (fws.items() if isinstance(fws, dict) else ()):
             if isinstance(env, dict):
                 out[f"{name}.version"] = str(env.get("version", env.get("unavailable", "")))
-        for k, v in (meta.get("settings") or {}).items():
+        for k, v in (settings.items() if isinstance(settings, dict) else ()):
             out[f"settings.{k}"] = str(v)
         return out
 
-    a, b = facts(base_meta), facts(new_meta)
+    def side(metas: dict | Sequence[dict]) -> dict[str, str]:
+        each = [facts(m) for m in ([metas] if isinstance(metas, dict) else metas)] or [{}]
+        keys = dict.fromkeys(k for f in each for k in f)
+        return {k: " | ".join(dict.fromkeys(f.get(k, "-") for f in each)) for k in keys}
+
+    a, b = side(base_meta), side(new_meta)
     return [(k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+@dataclass(frozen=True)
+class Side:
+    """The rows of one side of a comparison that are compared, and which of its runs they are."""
+
+    rows: Any  # DataFrame
+    metadata: list[dict]  # of the chosen runs, in run order (those found)
+    chosen: tuple[str, ...]  # run ids compared (several: pooled)
+    runs: tuple[str, ...]  # every run id on this side, oldest first
+
+
+def run_ids(df) -> tuple[str, ...]:
+    """The run ids of a results table, oldest first (bench's run ids start with the UTC time)."""
+    if "run_id" not in df.columns:
+        return ("",)
+    return tuple(sorted(set(df.run_id.astype(str))))
+
+
+def pick(df, metadata: Sequence[dict], which: str = LATEST) -> Side | None:
+    """The run of a side that is compared: LATEST (the newest), POOL (all, ``pooled``) or a run id
+    (or the start of one). None when ``which`` names no run of this side."""
+    from bench.errors import UserError
+
+    runs = run_ids(df)
+    if which == POOL:
+        chosen = runs
+    elif which == LATEST:
+        chosen = runs[-1:]
+    else:
+        found = [r for r in runs if r == which] or [r for r in runs if r.startswith(which)]
+        if not found:
+            return None
+        if len(found) > 1:
+            raise UserError(f"--run {which} is ambiguous: {', '.join(found)}")
+        chosen = tuple(found)
+    rows = df if "run_id" not in df.columns else df[df.run_id.astype(str).isin(chosen)]
+    if len(chosen) > 1:
+        rows = pooled(rows)
+    metas = [m for m in metadata if isinstance(m, dict)]
+    by_id = {str(m.get("run_id")): m for m in metas}
+    chosen_meta = [by_id[r] for r in chosen if r in by_id]
+    if not chosen_meta and len(metas) == 1:
+        chosen_meta = metas
+    return Side(rows, chosen_meta, tuple(chosen), runs)
+
+
+def pooled(df):
+    """One row per case and phase, pooling the runs that measured it: the last run's row with the
+    samples of all, in run order, and the worst quality of them.
+
+    A case that one of its runs measured without raw samples keeps none,
+    and the median of the runs' medians: it is compared untested.
+    """
+    import pandas as pd
+
+    ok = df[df.status == "ok"]
+    out = [df[df.status != "ok"]]
+    keys = [k for k in KEYS if k in df.columns]
+    for _, group in ok.groupby(keys, sort=False, dropna=False):
+        last = group.iloc[[-1]].copy()
+        if len(group) > 1:
+            parts = [np.asarray(s if s is not None else (), dtype=float) for s in group.samples_s]
+            whole = all(len(p) for p in parts)
+            samples = np.concatenate(parts) if whole else np.array([], dtype=float)
+            last["samples_s"] = pd.Series([samples], index=last.index, dtype=object)
+            last["median_s"] = (stats.median(samples) if whole
+                                else float(np.median(group.median_s.astype(float))))
+            if "quality" in group.columns:
+                levels = [q for q in ("unreliable", "noisy", "good") if (group.quality == q).any()]
+                last["quality"] = levels[0] if levels else last["quality"].iloc[0]
+        out.append(last)
+    return pd.concat([f for f in out if len(f)] or [df.iloc[:0]], ignore_index=True)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console, Group
-from rich.markup import escape
+from rich.errors import MarkupError
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from bench.runner import Job, JobOutcome
 from bench.spec import Record
@@ -28,8 +29,29 @@ def _width() -> int | None:
     return None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
 
 
-err = Console(stderr=True, soft_wrap=True)  # one message, one line
-out = Console(width=_width())
+class SafeConsole(Console):
+    """A Console that prints a string with broken markup as plain text instead of raising.
+
+    Data (case ids, suite descriptions, error messages, file names) is printed
+    as ``Text`` or escaped where it is printed; this is the net under a string
+    that was not: a ``[/]`` in a user's data must never end a run.
+    """
+
+    def render_str(self, text: str, **kwargs) -> Text:  # type: ignore[override]
+        try:
+            return super().render_str(text, **kwargs)
+        except MarkupError:
+            return super().render_str(text, **{**kwargs, "markup": False})
+
+
+# No emoji codes: a ':fire:' in a case name is data, not a picture.
+err = SafeConsole(stderr=True, soft_wrap=True, emoji=False)  # one message, one line
+out = SafeConsole(width=_width(), emoji=False)
+
+
+def warn(message: str, style: str = "yellow") -> None:
+    """Print ``message`` (data, never parsed as markup) on stderr in ``style``, one line."""
+    err.print(Text(message, style=style))
 
 
 def ms(seconds: float) -> str:
@@ -50,7 +72,7 @@ class ProgressDisplay:
     def __init__(self, total_cases: int) -> None:
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # job labels and case ids are data
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -79,15 +101,16 @@ class ProgressDisplay:
         self.done_in_job += 1
         bad = [r for r in records if r.status not in ("ok", "skipped")]
         if bad:
+            # A case's error message is whatever the model raised: "[/data/x.npy]" included.
             self.progress.console.print(
-                f"[yellow]{job.label} {case}: {bad[0].status}: {bad[0].reason}[/]"
+                Text(f"{job.label} {case}: {bad[0].status}: {bad[0].reason}", style="yellow")
             )
 
     def job_finished(self, job: Job, outcome: JobOutcome) -> None:
         if outcome.unavailable:
-            self.progress.console.print(f"[yellow]{job.label}: skipped: {outcome.unavailable}[/]")
+            self.progress.console.print(Text(f"{job.label}: skipped: {outcome.unavailable}", style="yellow"))
         elif outcome.crashed:
-            self.progress.console.print(f"[red]{job.label}: {outcome.crashed}[/]")
+            self.progress.console.print(Text(f"{job.label}: {outcome.crashed}", style="red"))
         # Cases the worker never finished still count as done for the bar.
         self.progress.advance(self.task, len(job.cases) - self.done_in_job)
 
@@ -105,9 +128,9 @@ def summary(records: Sequence[Record]) -> Group:
         if suite not in tables:
             tables[suite] = _summary_table(suite)
         status = _status(f, g)
-        tables[suite].add_row(
-            case, f"{fw} ({mode})", device, ms(f.median_s), ms(g.median_s), ratio_text(g),
-            "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}", status,
+        tables[suite].add_row(  # Text: case ids (GRID keys) and names are data, not markup
+            Text(case), Text(f"{fw} ({mode})"), Text(device), ms(f.median_s), ms(g.median_s),
+            ratio_text(g), "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}", status,
         )
     legend = ("times: median ms per call; R = T(gradient) / T(forward), paired by round, "
               "with its 95% CI; theory: the same ratio in FLOPs; status: ok, or how far to trust "
@@ -115,17 +138,17 @@ def summary(records: Sequence[Record]) -> Group:
     return Group(*tables.values(), legend)
 
 
-def _status(f: Record, g: Record) -> str:
+def _status(f: Record, g: Record) -> Text:
     """ok, or the worse quality of forward and gradient with its first reason, or why not measured."""
     if g.status != "ok":
-        return f"{g.status}: {g.reason[:80]}"
+        return Text(f"{g.status}: {g.reason[:80]}")
     flagged = [r for r in (g, f) if r.quality in ("noisy", "unreliable")]
     if not flagged:
-        return "ok"
+        return Text("ok")
     worst = max(flagged, key=lambda r: r.quality == "unreliable")
     color = "red" if worst.quality == "unreliable" else "yellow"
     first = worst.quality_reason.split("; ")[0]
-    return f"[{color}]{worst.quality}[/]: {escape(first)}"
+    return Text.assemble((worst.quality, color), f": {first}")
 
 
 def quality_warning(records: Sequence[Record]) -> str:
@@ -143,7 +166,7 @@ def quality_warning(records: Sequence[Record]) -> str:
 
 
 def _summary_table(suite: str) -> Table:
-    table = Table(title=f"{suite}: forward vs gradient", title_justify="left")
+    table = Table(title=Text(f"{suite}: forward vs gradient", style="table.title"), title_justify="left")
     for col, justify in [
         ("case", "left"), ("framework", "left"), ("device", "left"), ("forward ms", "right"),
         ("gradient ms", "right"), ("R [95% CI]", "right"), ("theory", "right"), ("status", "left"),

@@ -16,7 +16,7 @@ QUICK_WARMUP_S = 0.02
 MIN_ROUNDS = 5
 # Worker processes per case (bench run --processes): see the README,
 # "Between-process variation", for the measurements behind them.
-PROCESSES = 1
+PROCESSES = 3
 QUICK_PROCESSES = 1
 # A worker that sends nothing for this long is killed: at least
 # TIMEOUT_S, or TIMEOUT_BUDGETS budgets if that is longer.

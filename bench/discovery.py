@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from bench.errors import UserError
+from bench import suite_check
+from bench.errors import UserError, did_you_mean
 from bench.spec import FRAMEWORKS, Case, Memory, Optimizer
 
 DEFAULT_TOLERANCE = 1e-5
@@ -123,8 +124,17 @@ def load_file(path: Path) -> Suite:
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise UserError(f"suite {name} ({path}) fails to import: {type(exc).__name__}: {exc}") from exc
+    except KeyboardInterrupt:  # the user's Ctrl-C stops bench, it does not break the suite
+        sys.modules.pop(spec.name, None)
+        raise
+    except SystemExit as exc:  # would end bench with no message and exit code 0
+        sys.modules.pop(spec.name, None)
+        raise UserError(f"suite {name} ({path}) calls sys.exit({exc.code!r}) at import") from None
+    except BaseException as exc:  # any failure of a user's file is that file's
+        sys.modules.pop(spec.name, None)
+        raise UserError(
+            f"suite {name} ({path}) fails to import: {type(exc).__name__}: {_one_line(exc)}"
+        ) from exc
     missing = [a for a in REQUIRED if not hasattr(module, a)]
     if missing:
         raise UserError(f"suite {name} ({path}) lacks {', '.join(missing)}: see bench/discovery.py")
@@ -173,11 +183,17 @@ def load_dir(directory: Path) -> tuple[list[Suite], list[str]]:
     """Every suite in ``directory``, and one message per file that is not a valid suite."""
     if not directory.is_dir():
         raise UserError(f"suites folder {directory} does not exist: pass --suites DIR")
+    # _private.py helpers, and pytest's files (suites/test_suites.py runs the
+    # suites under pytest-benchmark) are not suites.
+    paths = [p for p in sorted(directory.glob("*.py"))
+             if not p.name.startswith(("_", "test_")) and p.name != "conftest.py"]
+    # A suite that exits, crashes or hangs at import would take bench with it:
+    # each is imported in a child process first, and only those that pass here.
+    bad = suite_check.check(paths) if paths else {}
     suites, problems = [], []
-    for path in sorted(directory.glob("*.py")):
-        # _private.py helpers, and pytest's files (suites/test_suites.py runs
-        # the suites under pytest-benchmark) are not suites.
-        if path.name.startswith(("_", "test_")) or path.name == "conftest.py":
+    for path in paths:
+        if path in bad:
+            problems.append(bad[path])
             continue
         try:
             suites.append(load_file(path))
@@ -193,6 +209,7 @@ def select(directory: Path, names: list[str] | None) -> tuple[list[Suite], list[
         if not suites:
             raise UserError(f"no suites found in {directory}: pass --suites DIR")
         return suites, problems
+    names = list(dict.fromkeys(names))  # --suite a,a measures a once
     by_name = {s.name: s for s in suites}
     unknown = [n for n in names if n not in by_name]
     if unknown:
@@ -200,5 +217,11 @@ def select(directory: Path, names: list[str] | None) -> tuple[list[Suite], list[
         if broken:
             raise UserError(broken[0])
         known = ", ".join(sorted(by_name)) or "none"
-        raise UserError(f"unknown suite {unknown[0]!r} in {directory}: known suites are {known}")
+        hint = did_you_mean(unknown[0], by_name)
+        raise UserError(f"unknown suite {unknown[0]!r} in {directory}: {hint}known suites are {known}")
     return [by_name[n] for n in names], problems
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (messages are printed one per line)."""
+    return " ".join(str(exc).split())[:500]

@@ -3,12 +3,13 @@
 The pytest-benchmark file is what ``pytest --benchmark-json`` writes, so that
 ``pytest-benchmark compare`` reads bench runs beside pytest's own; its
 statistics are computed by pytest-benchmark's own ``Stats`` from bench's raw
-per-round samples.
+per-round samples. ``bench.importer`` reads such files back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,6 +32,9 @@ EXTRA_NUMBERS = ("ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flop
                  "theory_peak_bytes", "theory_memory_ratio", "interference", "interference_max", "steal",
                  "drift")
 EXTRA_TEXTS = ("memory_method", "l2", "throttled", "gpu_state", "quality", "quality_reason")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV
+# injection): such texts get a leading apostrophe, which shows them as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def table(df):
@@ -38,8 +42,24 @@ def table(df):
     return df[[c for c in TABLE_COLUMNS if c in df.columns]]
 
 
+def inert(df):
+    """A copy of ``df`` whose texts a spreadsheet shows rather than runs (for CSV only).
+
+    Numbers stay numbers: only text cells starting with ``= + - @`` (or a tab
+    or carriage return) are prefixed with ``'``, as OWASP advises.
+    """
+    from pandas.api.types import is_numeric_dtype
+
+    out = df.copy()
+    for col in out.columns:
+        if not is_numeric_dtype(out[col]):  # object, or pandas' string types (from Arrow)
+            out[col] = out[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return out
+
+
 def to_csv(df) -> str:
-    return table(df).to_csv(index=False)
+    return inert(table(df)).to_csv(index=False)
 
 
 def to_markdown(df) -> str:
@@ -48,20 +68,44 @@ def to_markdown(df) -> str:
     return markdown_table(table(df))
 
 
+def exportable(df):
+    """The rows a pytest-benchmark file can hold, and how many measured rows it cannot.
+
+    pytest-benchmark's statistics need the raw samples: a measured row
+    without them (an imported median) or with a sample that is not a
+    positive time is left out, and counted.
+    """
+    import pandas as pd
+
+    measured = df[(df.status == "ok") & (df.phase != "backward")]
+    keep = pd.Series([_positive_times(s) for s in measured.samples_s], index=measured.index, dtype=bool)
+    return measured[keep], int((~keep).sum())
+
+
+def _positive_times(samples: Any) -> bool:
+    try:
+        values = [float(s) for s in samples]
+    except (TypeError, ValueError):
+        return False
+    return bool(values) and all(math.isfinite(v) and v > 0 for v in values)
+
+
 def to_pytest_benchmark(df, metadata: list[dict[str, Any]]) -> str:
-    """A pytest-benchmark JSON document with one benchmark per measured row."""
+    """A pytest-benchmark JSON document with one benchmark per measured row with samples (``exportable``)."""
     try:
         from pytest_benchmark import __version__ as pb_version
         from pytest_benchmark.stats import Stats
     except ImportError:
         raise UserError("the pytest-benchmark format needs pytest-benchmark: "
                         "pip install pytest-benchmark") from None
-    fp = (metadata[0].get("fingerprint") if metadata else None) or {}
+    first = next((m for m in metadata if isinstance(m, dict)), {})
+    fp = first.get("fingerprint") if isinstance(first.get("fingerprint"), dict) else {}
     benchmarks = []
-    for r in df[(df.status == "ok") & (df.phase != "backward")].itertuples():
+    for r in exportable(df)[0].itertuples():
         stats = Stats()
         for s in r.samples_s:
             stats.update(float(s))
+        calls = _whole(r.calls_per_block)
         name = f"{r.suite}[{r.case}-{r.framework}-{r.mode}-{r.device}-{r.phase}]"
         benchmarks.append({
             "group": f"{r.suite}:{r.phase}",
@@ -70,90 +114,58 @@ def to_pytest_benchmark(df, metadata: list[dict[str, Any]]) -> str:
             "params": {"case": r.case, "framework": r.framework, "mode": r.mode,
                        "device": r.device, "phase": r.phase},
             "param": f"{r.case}-{r.framework}-{r.mode}-{r.device}-{r.phase}",
-            "extra_info": {"machine": r.machine, "run_id": r.run_id,
-                           "calls_per_block": int(r.calls_per_block), **_extra(r)},
+            "extra_info": {"machine": r.machine, "run_id": r.run_id, "calls_per_block": calls, **_extra(r)},
             "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5,
                         "max_time": 0, "min_time": 0, "warmup": True},
-            "stats": {**stats.as_dict(), "iterations": int(r.calls_per_block) or 1,
-                      "data": [float(s) for s in r.samples_s]},
+            "stats": {**stats.as_dict(), "iterations": calls, "data": [float(s) for s in r.samples_s]},
         })
     doc = {
         "machine_info": {
-            "node": str(metadata[0].get("machine", "")) if metadata else "",
-            "processor": fp.get("cpu", ""), "machine": fp.get("arch", ""),
-            "python_implementation": "CPython", "python_version": fp.get("python", ""),
-            "python_compiler": "", "release": "", "system": fp.get("os", ""),
-            "cpu": {"brand_raw": fp.get("cpu", "")},
+            "node": str(first.get("machine", "")),
+            "processor": str(fp.get("cpu", "")), "machine": str(fp.get("arch", "")),
+            "python_implementation": "CPython", "python_version": str(fp.get("python", "")),
+            "python_compiler": "", "release": "", "system": str(fp.get("os", "")),
+            "cpu": {"brand_raw": str(fp.get("cpu", ""))},
         },
         "commit_info": {},
         "benchmarks": benchmarks,
         "datetime": datetime.now(timezone.utc).isoformat(),
         "version": pb_version,
     }
-    return json.dumps(doc, indent=2)
+    try:
+        return json.dumps(doc, indent=2, allow_nan=False)
+    except ValueError as exc:  # JSON has no NaN: samples at the edge of float overflowed a statistic
+        raise UserError(f"a statistic of these samples is not finite ({exc}): "
+                        "use --format csv") from None
+
+
+def _whole(x: Any) -> int:
+    """Calls per block as pytest-benchmark's iterations: a whole number of at least 1."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return 1
+    return int(value) if math.isfinite(value) and 1 <= value < 2**53 else 1
 
 
 def _extra(row) -> dict[str, Any]:
     """The EXTRA_NUMBERS that are finite and the EXTRA_TEXTS that are set, of one row (a namedtuple)."""
-    import math
-
     out: dict[str, Any] = {}
     for col in EXTRA_NUMBERS:
-        value = getattr(row, col, math.nan)
-        if value is not None and math.isfinite(float(value)):
-            out[col] = float(value)
+        try:
+            value = float(getattr(row, col, math.nan))
+        except (TypeError, ValueError):  # a hand-edited file may hold text: it is no number to carry
+            continue
+        if math.isfinite(value):
+            out[col] = value
     for col in EXTRA_TEXTS:
         value = getattr(row, col, "")
         if isinstance(value, str) and value:
             out[col] = value
+    try:
+        threads = float(getattr(row, "threads", 0))
+    except (TypeError, ValueError):
+        threads = 0.0
+    if math.isfinite(threads) and threads.is_integer() and 1 <= threads <= 2**40:
+        out["threads"] = int(threads)  # where pytest suites/ writes it too
     return out
-
-
-def _restored(extra: dict[str, Any]) -> dict[str, Any]:
-    """Record fields from a benchmark's extra_info: what ``_extra`` wrote, checked for type."""
-    out: dict[str, Any] = {}
-    for col in EXTRA_NUMBERS:
-        value = extra.get(col)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out[col] = float(value)
-    for col in EXTRA_TEXTS:
-        if isinstance(extra.get(col), str):
-            out[col] = extra[col]
-    return out
-
-
-def from_pytest_benchmark(doc: dict[str, Any], run_id: str, machine: str) -> tuple[list, list[str]]:
-    """bench records from a pytest-benchmark JSON document, and the names it could not place.
-
-    A benchmark is placed when it says which suite, case, framework, mode,
-    device and phase it timed: those written by ``bench export`` or by
-    ``pytest suites/ --benchmark-only``. Raw samples come from ``stats.data``
-    when the file has them (``--benchmark-save-data``); R, FLOPs, memory, the
-    cache policy and throttling from ``extra_info`` when ``bench export`` put them there.
-    """
-    import math
-
-    from bench.spec import PHASES, Record
-
-    records, skipped = [], []
-    stamp = str(doc.get("datetime", ""))
-    for b in doc.get("benchmarks", []):
-        suite, _, phase = str(b.get("group", "")).partition(":")
-        extra = b.get("extra_info") if isinstance(b.get("extra_info"), dict) else {}
-        info = {**extra, **(b.get("params") or {})}
-        if phase not in PHASES or not {"case", "framework"} <= set(info):
-            skipped.append(str(b.get("name", "?")))
-            continue
-        st = b.get("stats") or {}
-        samples = tuple(float(x) for x in st.get("data") or ())
-        records.append(Record(
-            run_id=run_id, machine=machine, suite=suite, case=str(info["case"]),
-            params=json.dumps({"case": info["case"]}), framework=str(info["framework"]),
-            framework_version="", mode=str(info.get("mode", "")), device=str(info.get("device", "cpu")),
-            phase=phase, status="ok", reason="imported from pytest-benchmark",
-            median_s=float(st.get("median", math.nan)), iqr_s=float(st.get("iqr", math.nan)),
-            min_s=float(st.get("min", math.nan)), rounds=int(st.get("rounds", 0)),
-            calls_per_block=int(st.get("iterations", 1)), samples_s=samples, timestamp=stamp,
-            **_restored(extra),
-        ))
-    return records, skipped

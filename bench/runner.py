@@ -3,12 +3,17 @@
 A job is one framework on one device, over all cases asked for. Jobs run one
 after another, never side by side: two frameworks timed at once would steal
 cores (or GPU time) from each other.
+
+The runner and its worker speak ``bench.protocol``: the runner checks every
+event against the job (each case's id, one row per phase, an explicit end of
+each case), and a worker that breaks the protocol is treated as one that
+died. ``--timeout`` counts the worker's silence: a worker sends heartbeats
+while it makes progress, however long its case.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import signal
@@ -17,11 +22,12 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from bench import frameworks
+from bench import protocol as proto
 from bench.discovery import Suite
 from bench.spec import PHASES, Case, Record, Settings, params_json
 
@@ -121,7 +127,10 @@ def _placeholder(job: Job, case: Case, status: str, reason: str, settings: Setti
 
 def _death_reason(returncode: int | None, stderr: deque[str]) -> str:
     if returncode is not None and returncode < 0:
-        sig = signal.Signals(-returncode).name
+        try:
+            sig = signal.Signals(-returncode).name
+        except ValueError:  # a signal without a name here (a real-time one)
+            sig = f"signal {-returncode}"
         why = f"the worker was killed by {sig}"
         if sig == "SIGKILL":
             why += " (out of memory, or killed from outside)"
@@ -132,21 +141,95 @@ def _death_reason(returncode: int | None, stderr: deque[str]) -> str:
 
 
 def _payload(job: Job, cases: Sequence[Case], settings: Settings, run_id: str, machine: str,
-             repeat: int = 0) -> dict[str, Any]:
+             repeat: int = 0) -> proto.WorkerJob:
     paths = {s.name: str(s.path) for s, _ in job.suites}
     by_suite: dict[str, list[dict[str, int]]] = {}
     for c in cases:
         by_suite.setdefault(c.suite, []).append(c.as_dict())
-    return {
-        "framework": job.framework,
-        "device": job.device,
-        "mode": job.mode,
-        "run_id": run_id,
-        "machine": machine,
-        "settings": asdict(settings),
-        "suites": [{"path": paths[name], "cases": cs} for name, cs in by_suite.items()],
-        "repeat": repeat,
-    }
+    return proto.WorkerJob(
+        framework=job.framework, device=job.device, mode=job.mode, run_id=run_id, machine=machine,
+        settings=settings,
+        suites=tuple(proto.SuiteCases(paths[name], tuple(cs)) for name, cs in by_suite.items()),
+        repeat=repeat, parent_pid=os.getpid(),
+    )
+
+
+class Link(Protocol):
+    """The runner's end of one worker: a real subprocess (``WorkerProcess``) or, in tests, a fake."""
+
+    def send(self, line: str) -> None:
+        """Write one line to the worker (a job, a go-ahead); nothing happens if it is gone."""
+        ...
+
+    def receive(self, timeout_s: float) -> str | None:
+        """The worker's next line, None once it closed its output; TimeoutError after silence."""
+        ...
+
+    def close(self) -> None:
+        """Close the worker's input and wait for it to exit."""
+        ...
+
+    def kill(self) -> None:
+        """End the worker and anything it started, now."""
+        ...
+
+    def death(self) -> str:
+        """Why the worker ended (after ``close``), in words, with its last output."""
+        ...
+
+
+class WorkerProcess:
+    """``python -m bench.worker`` in a session of its own, its output read by threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=worker_env(settings), start_new_session=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: deque[str] = deque(maxlen=200)
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        self._err_thread = threading.Thread(target=self._pump_stderr, daemon=True)
+        self._err_thread.start()
+
+    def _pump_stdout(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _pump_stderr(self) -> None:
+        for line in self.proc.stderr:  # type: ignore[union-attr]
+            self._stderr.append(line)
+
+    def send(self, line: str) -> None:
+        # A worker that died reads nothing; its death shows on its output.
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(line)  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+
+    def receive(self, timeout_s: float) -> str | None:
+        try:
+            return self._lines.get(timeout=timeout_s)
+        except queue.Empty:
+            raise TimeoutError from None
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            _close(self.proc.stdin)
+        self.proc.wait()
+        self._err_thread.join(timeout=5)
+
+    def kill(self) -> None:
+        _kill(self.proc)
+
+    def death(self) -> str:
+        return _death_reason(self.proc.returncode, self._stderr)
+
+
+def start_worker(settings: Settings) -> Link:
+    """A fresh worker process (tests replace this with a scripted fake)."""
+    return WorkerProcess(settings)
 
 
 def run_job(
@@ -163,10 +246,12 @@ def run_job(
     ``repeat`` numbers the process of ``--processes N`` (0: the first, which
     also checks equivalence and measures memory; later ones only add rounds).
 
-    A worker that dies or hangs in a case loses that case only: the case is
-    recorded as crashed with the reason, and a fresh worker takes the cases
-    after it. A worker that dies outside any case (it cannot even start) would
-    die again, so its remaining cases are recorded as not run.
+    A worker that dies, hangs or breaks the protocol in a case loses that
+    case only: the case is recorded as crashed with the reason, and a fresh
+    worker takes the cases after it. A worker that fails outside any case (it
+    cannot even start) would fail again, so its remaining cases are recorded
+    as not run. What ``on_records`` raises (the results file cannot be
+    written) ends the job: the worker is killed and the exception goes on.
     """
     outcome = JobOutcome()
     remaining = list(job.cases)
@@ -200,6 +285,27 @@ def run_job(
     return outcome
 
 
+class _Case:
+    """The case in progress in a worker and the rows it has sent so far."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.rows: list[Record] = []
+
+    def check(self, suite: str, case: str, what: str) -> None:
+        if (suite, case) != (self.case.suite, self.case.id):
+            raise proto.ProtocolError(
+                f"{what} {suite}/{case} during case {self.case.suite}/{self.case.id}")
+
+    def complete(self) -> list[Record]:
+        """The case's rows, one per phase, or a ProtocolError saying what is missing or extra."""
+        phases = sorted(r.phase for r in self.rows)
+        if phases != sorted(PHASES):
+            raise proto.ProtocolError(
+                f"case {self.case.id} ended with rows for {phases or 'no phase'}, not one per phase")
+        return self.rows
+
+
 def _attempt(
     job: Job,
     remaining: list[Case],
@@ -211,95 +317,114 @@ def _attempt(
     outcome: JobOutcome,
     repeat: int = 0,
 ) -> tuple[Case | None, str]:
-    """One worker process over ``remaining`` (cases are popped as they start).
+    """One worker over ``remaining`` (cases are popped as they start).
 
-    Returns the case in progress and the reason when the worker died or hung,
-    ``(None, "")`` when it finished.
+    Returns the case in progress and the reason when the worker died, hung
+    (sent nothing, not even a heartbeat, for ``settings.timeout_s``) or broke
+    the protocol; ``(None, "")`` when it finished.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.worker"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=worker_env(settings), start_new_session=True,
-    )
-    events: queue.Queue[str | None] = queue.Queue()
-    stderr: deque[str] = deque(maxlen=200)
-
-    def pump_stdout() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            events.put(line)
-        events.put(None)
-
-    def pump_stderr() -> None:
-        for line in proc.stderr:  # type: ignore[union-attr]
-            stderr.append(line)
-
-    threading.Thread(target=pump_stdout, daemon=True).start()
-    err_thread = threading.Thread(target=pump_stderr, daemon=True)
-    err_thread.start()
-    proc.stdin.write(json.dumps(_payload(job, remaining, settings, run_id, machine, repeat)))  # type: ignore[union-attr]
-    proc.stdin.close()  # type: ignore[union-attr]
-
-    current: Case | None = None
-    pending: list[Record] = []
+    link = start_worker(settings)
+    link.send(_payload(job, remaining, settings, run_id, machine, repeat).to_line())
+    current: _Case | None = None
     try:
         while True:
             try:
-                line = events.get(timeout=settings.timeout_s)
-            except queue.Empty:
-                _kill(proc)
-                return current, (
+                line = link.receive(settings.timeout_s)
+            except TimeoutError:
+                link.kill()
+                return _case(current), (
                     f"the worker hung: no progress for {settings.timeout_s:.0f} s (raise --timeout)"
                 )
             if line is None:
                 break
-            event = json.loads(line)
-            kind = event["event"]
-            if kind == "env":
-                outcome.env = event
-            elif kind == "unavailable":
-                outcome.unavailable = event["reason"]
-            elif kind == "case":
-                current = remaining.pop(0)
-                pending = []
-                observer.case_started(job, current.id)
-            elif kind == "record":
-                pending.append(Record.from_dict(event["record"]))
-                if current is not None and len(pending) == len(PHASES):
-                    outcome.records.extend(pending)
-                    on_records(pending)
-                    observer.case_finished(job, current.id, pending)
+            try:
+                event = proto.decode(line)
+                if isinstance(event, proto.Heartbeat):
+                    continue
+                if isinstance(event, proto.Env):
+                    outcome.env = event.metadata()
+                elif isinstance(event, proto.Unavailable):
+                    outcome.unavailable = event.reason
+                elif isinstance(event, proto.CaseStarted):
+                    if current is not None:
+                        raise proto.ProtocolError(
+                            f"case {event.case} started before case {current.case.id} ended")
+                    if not remaining:
+                        raise proto.ProtocolError(f"case {event.suite}/{event.case} is not in the job")
+                    expected = remaining[0]
+                    if (event.suite, event.case) != (expected.suite, expected.id):
+                        raise proto.ProtocolError(
+                            f"case {event.suite}/{event.case} started; the job's next is "
+                            f"{expected.suite}/{expected.id}")
+                    current = _Case(remaining.pop(0))
+                    observer.case_started(job, current.case.id)
+                elif isinstance(event, proto.RecordRow):
+                    if current is None:
+                        raise proto.ProtocolError("a row outside any case")
+                    current.check(event.record.suite, event.record.case, "a row of")
+                    current.rows.append(event.record)
+                elif isinstance(event, proto.CaseFinished):
+                    if current is None:
+                        raise proto.ProtocolError(f"case {event.case} ended, none had started")
+                    current.check(event.suite, event.case, "the end of")
+                    rows = current.complete()
+                    outcome.records.extend(rows)
+                    on_records(rows)
+                    observer.case_finished(job, current.case.id, rows)
                     current = None
-            elif kind == "done":
-                proc.wait()
-                return None, ""
+                    link.send("\n")  # the go-ahead: the rows are stored, this process is idle again
+                elif isinstance(event, proto.Done):
+                    if current is not None:
+                        raise proto.ProtocolError(f"done in the middle of case {current.case.id}")
+                    link.close()
+                    return None, ""
+                else:
+                    raise proto.ProtocolError(f"a {event.KIND} event in a measuring job")
+            except proto.ProtocolError as exc:
+                link.kill()
+                return _case(current), f"the worker broke the protocol: {exc}"[:500]
     except BaseException:
-        _kill(proc)
+        link.kill()
         raise
-    proc.wait()
-    err_thread.join(timeout=5)
-    return current, _death_reason(proc.returncode, stderr)
+    link.close()
+    return _case(current), link.death()
+
+
+def _case(current: _Case | None) -> Case | None:
+    return current.case if current is not None else None
 
 
 def probe(framework: str, threads: int, timeout_s: float = 180.0) -> dict[str, Any]:
     """Start ``framework`` in a worker and return what it sees, or ``{"error": ...}``."""
-    job = {"probe": True, "framework": framework, "threads": threads}
+    job = proto.ProbeJob(framework=framework, threads=threads)
     settings = Settings(threads=threads)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.worker"], input=json.dumps(job),
+            [sys.executable, "-m", "bench.worker"], input=job.to_line(),
             capture_output=True, text=True, timeout=timeout_s, env=worker_env(settings),
         )
     except subprocess.TimeoutExpired:
         return {"error": f"{framework} did not start within {timeout_s:.0f} s"}
     for line in done.stdout.splitlines():
-        event = json.loads(line)
-        if event["event"] == "probe":
-            return event
+        try:
+            event = proto.decode(line)
+        except proto.ProtocolError as exc:
+            return {"error": f"the worker broke the protocol: {exc}"}
+        if isinstance(event, proto.ProbeResult):
+            return {"version": event.version, "devices": list(event.devices), "cpus": list(event.cpus),
+                    "settings": dict(event.settings)}
     return {"error": _death_reason(done.returncode, deque(done.stderr.splitlines()))}
+
+
+def _close(stream: IO[str]) -> None:
+    with contextlib.suppress(OSError):
+        stream.close()
 
 
 def _kill(proc: subprocess.Popen) -> None:
     """Kill the worker and anything it started."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    if proc.stdin is not None:
+        _close(proc.stdin)
     proc.wait()

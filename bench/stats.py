@@ -76,56 +76,101 @@ def _interval(value: float, resampled: np.ndarray) -> Interval:
     return Interval(value, float(low), float(high))
 
 
-def hierarchical_median_ci(groups: Sequence[Sequence[float]], log: bool = True) -> Interval:
-    """Median of all values, with a 95% CI that resamples groups, then values within them.
+# A prior spread pooled from the run's other cases counts as at most this many
+# degrees of freedom: the cases differ (small ones are noisier), so the own
+# processes keep a say. Chosen from reruns on the 2-core VM (see the README).
+PRIOR_DF = 4
 
-    The groups are worker processes and the values their rounds: much of a
-    timing's variance is between processes (memory layout, thread placement,
-    the machine's state when each ran), which rounds of one process cannot
-    show. Resampling processes first puts that variance into the interval, as
-    pyperf does by spreading a benchmark over many processes. Fewer than 3
-    values in all gives NaN bounds. ``log``: the values are positive (times,
-    ratios), so the small-sample widening works on a log scale; a difference
-    passes False.
+
+@dataclass(frozen=True)
+class Spread:
+    """The variance of one quantity between processes, on a relative scale, with its degrees of freedom.
+
+    Relative: log values for positive quantities (times, ratios), values over
+    the estimate's size otherwise, so that cases of different sizes pool.
+    """
+
+    variance: float
+    df: int
+
+    @staticmethod
+    def pooled(spreads: Sequence[Spread]) -> Spread:
+        """The pooled variance of several cases, weighted by their degrees of freedom."""
+        usable = [s for s in spreads if s.df > 0 and s.variance == s.variance]
+        df = sum(s.df for s in usable)
+        return Spread(sum(s.variance * s.df for s in usable) / df, df) if df else Spread(math.nan, 0)
+
+
+def process_values(groups: Sequence[Sequence[float]], log: bool = True) -> tuple[float, np.ndarray, bool]:
+    """The median of all values, each group's median on the relative scale ``Spread`` uses, and
+    whether that scale is the log one (it is when asked and every median is positive).
+
+    Empty groups are left out; NaN with no values.
     """
     arrays = [np.asarray(g, dtype=float) for g in groups if len(g)]
     if not arrays:
-        return Interval(math.nan, math.nan, math.nan)
+        return math.nan, np.array([]), log
     value = median(np.concatenate(arrays))
-    if sum(len(a) for a in arrays) < 3:
-        return Interval(value, math.nan, math.nan)
-    ci = _interval(value, _resampled_medians(arrays, np.random.default_rng(SEED)))
-    f = small_sample_factor(len(arrays))
-    if f == 1.0:
-        return ci
-    if log and ci.low > 0:
-        # Times and ratios are positive and skewed: widen on a log scale, so
-        # that a wide interval never reaches zero or below.
-        return Interval(value, value * (ci.low / value) ** f, value * (ci.high / value) ** f)
-    return Interval(value, value - f * (value - ci.low), value + f * (ci.high - value))
+    m = np.array([np.median(a) for a in arrays])
+    if log and value > 0 and (m > 0).all():
+        return value, np.log(m), True
+    return value, (m / abs(value) if value else m), False
 
 
-def small_sample_factor(groups: int) -> float:
-    """How much wider a bootstrap interval over few groups must be to hold its level.
+def spread(groups: Sequence[Sequence[float]], log: bool = True) -> Spread:
+    """The between-process spread of the groups' medians (df 0 with fewer than two groups)."""
+    _, x, _ = process_values(groups, log)
+    return Spread(float(np.var(x, ddof=1)), len(x) - 1) if len(x) > 1 else Spread(math.nan, 0)
 
-    Resampling k groups sees only (k - 1)/k of their variance, and with few
-    groups the spread of their median is itself uncertain (Student's t, not
-    the normal). Measured coverage of the true median by the plain percentile
-    interval: 52 % with 2 processes, 75 % with 3, 84 % with 4, 92 % with 6
-    (tests/test_stats.py simulates it). The factor t(k-1) / z * sqrt(k / (k-1))
-    corrects both; one group gets none (its between-process spread is unknown).
+
+def process_median_ci(groups: Sequence[Sequence[float]], log: bool = True, prior: Spread | None = None
+                      ) -> Interval:
+    """Median of all values, with a 95% CI that holds the variation between processes.
+
+    The groups are worker processes and the values their rounds. Much of a
+    timing's variance is between processes and moments (this VM's host
+    changes speed for seconds at a time), and rounds of one process cannot
+    show it. With two or more groups the interval is a Student t interval over
+    the groups' medians, as pyperf reports values from many processes; each
+    process's median carries its own rounds' noise, so the interval holds both.
+
+    Three processes give a variance with 2 degrees of freedom, and t(2) makes
+    an interval 2.2 times as wide as the normal one. ``prior``, the spread
+    pooled over the run's other cases of the same kind, lends up to
+    ``PRIOR_DF`` more (the moderated variance of empirical Bayes, as limma
+    does for few replicates). One group gives the percentile bootstrap of its
+    rounds, which covers that process only. Fewer than 3 values give NaN
+    bounds. ``log``: the values are positive (times, ratios) and the interval
+    is symmetric on a log scale, so it never reaches zero.
     """
-    if groups < 2:
-        return 1.0
+    arrays = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    if len(arrays) < 2:
+        return _bootstrap_median_ci(arrays[0] if arrays else np.array([]))
+    value, x, on_log = process_values(arrays, log)
+    k, own = len(x), float(np.var(x, ddof=1))
+    variance, df = own, k - 1
+    if prior is not None and prior.df > 0 and prior.variance == prior.variance:
+        d0 = min(prior.df, PRIOR_DF)
+        variance, df = (d0 * prior.variance + (k - 1) * own) / (d0 + k - 1), d0 + k - 1
     from scipy import stats as sps  # scipy is slow to import; only needed here
 
-    z = sps.norm.ppf(0.5 + CONFIDENCE / 2)
-    return float(sps.t.ppf(0.5 + CONFIDENCE / 2, groups - 1) / z * math.sqrt(groups / (groups - 1)))
+    half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * math.sqrt(variance / k)
+    if on_log:
+        return Interval(value, value * math.exp(-half), value * math.exp(half))
+    scale = abs(value) if value else 1.0
+    return Interval(value, value - half * scale, value + half * scale)
+
+
+def _bootstrap_median_ci(x: np.ndarray) -> Interval:
+    value = median(x)
+    if len(x) < 3:
+        return Interval(value, math.nan, math.nan)
+    return _interval(value, _resampled_medians([x], np.random.default_rng(SEED)))
 
 
 def median_ci(samples: Sequence[float]) -> Interval:
     """Median of the samples with a bootstrap 95% confidence interval."""
-    return hierarchical_median_ci([samples])
+    return _bootstrap_median_ci(np.asarray(samples, dtype=float))
 
 
 def ratio_of_medians(num: Sequence[float], den: Sequence[float]) -> Interval:
@@ -142,23 +187,26 @@ def ratio_of_medians(num: Sequence[float], den: Sequence[float]) -> Interval:
     return _interval(value, _resampled_medians([a], rng) / _resampled_medians([b], rng))
 
 
-def paired_ratio(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = ()) -> Interval:
+def paired_ratio(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = (),
+                 prior: Spread | None = None) -> Interval:
     """The median over rounds of ``num[i] / den[i]``, with a bootstrap 95% CI.
 
     ``num[i]`` and ``den[i]`` were measured in the same round, so a slowdown
     of the machine that hits the round hits both and cancels in their ratio.
     Taking the median of the per-round ratios keeps that cancellation; a ratio
     of the two medians would divide numbers from different rounds. ``sizes``
-    (rounds per process, in order) makes the interval hierarchical.
+    (rounds per process, in order) and ``prior`` make it an interval over
+    processes (``process_median_ci``).
     """
     a, b = _paired(num, den)
-    return hierarchical_median_ci(split(a / b, sizes))
+    return process_median_ci(split(a / b, sizes), prior=prior)
 
 
-def paired_difference(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = ()) -> Interval:
-    """The median over rounds of ``num[i] - den[i]``, with a bootstrap 95% CI (see ``paired_ratio``)."""
+def paired_difference(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = (),
+                      prior: Spread | None = None) -> Interval:
+    """The median over rounds of ``num[i] - den[i]``, with a 95% CI (see ``paired_ratio``)."""
     a, b = _paired(num, den)
-    return hierarchical_median_ci(split(a - b, sizes), log=False)
+    return process_median_ci(split(a - b, sizes), log=False, prior=prior)
 
 
 def split(values: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:

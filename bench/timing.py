@@ -105,8 +105,8 @@ class PhaseTiming:
     first_call_s: float
     calls_per_block: int
     samples_s: tuple[float, ...]
-    # Per-call time of the calibration's last block, and how often the phase
-    # had to be calibrated again because the rounds drifted from it.
+    # Per-call time of the first calibration's last block, and how often the
+    # phase had to be calibrated again because the rounds drifted from it.
     calibrated_s: float = math.nan
     recalibrations: int = 0
 
@@ -149,12 +149,14 @@ class CaseTiming:
     # With a precision asked: the relative half-width reached (NaN otherwise).
     precision: float = math.nan
 
-    def interference_peak(self, window_s: float = 0.25) -> float:
+    def interference_peak(self, window_s: float = 1.0) -> float:
         """The most CPU other processes took in any stretch of consecutive rounds lasting ``window_s``.
 
         The kernel counts CPU time in 10 ms ticks: one tick in a 20 ms round
         reads as half a CPU. Windows long enough to hold many ticks keep that
-        quantization out of the peak.
+        quantization out of the peak, and a second-long window ignores bursts
+        that touch a round or two: the median over rounds is robust to those
+        (a shell command beside a quiet run took a CPU for a quarter second).
         """
         best, other, wall = math.nan, 0.0, 0.0
         for share, seconds in zip(self.interference, self.round_s, strict=True):
@@ -285,6 +287,9 @@ class Timer:
         for p in phases:
             numbers[p.name], calibrated[p.name] = self._calibrate(p, target)
             self.warm_up(p, numbers[p.name])
+        # Drift is judged against the first calibration: a recalibration
+        # resizes the blocks but must not hide that the machine slowed down.
+        first_calibrated = dict(calibrated)
 
         samples: dict[str, list[float]] = {p.name: [] for p in phases}
         recalibrations = dict.fromkeys(numbers, 0)
@@ -317,7 +322,7 @@ class Timer:
         return CaseTiming(
             tuple(
                 PhaseTiming(p.name, first[p.name], numbers[p.name], tuple(samples[p.name]),
-                            calibrated[p.name], recalibrations[p.name])
+                            first_calibrated[p.name], recalibrations[p.name])
                 for p in phases
             ),
             overhead,

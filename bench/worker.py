@@ -1,23 +1,35 @@
 """The worker: one framework on one device, in its own process.
 
-The runner starts ``python -m bench.worker``, writes a job (JSON) on its
-stdin and reads events (JSON lines) from its stdout. Only this process
-imports the framework, so TensorFlow and JAX never share a process or fight
-over GPU memory, and a crash loses this worker's current case, not the run.
+The runner starts ``python -m bench.worker``, writes a job (one JSON line) on
+its stdin and reads events (JSON lines) from its stdout: ``bench.protocol``
+holds both, typed. Between cases the worker waits for one more line on its
+stdin: the runner sends it once it has stored the case's rows, so the
+runner's own work (statistics, the file write) never runs beside a timed
+round. Only this process imports the framework, so TensorFlow and JAX never
+share a process or fight over GPU memory, and a crash loses this worker's
+current case, not the run.
 
-Events: ``env`` (framework, device and settings in effect), ``unavailable``
-(the device cannot be used here, with the reason), ``case`` (a case starts),
-``record`` (one results row), ``done``.
+The worker never outlives the runner: an end of file on its stdin (the
+runner is gone, even by SIGKILL: the kernel closes the pipe) ends it and
+what it started at once, and on Linux the kernel also kills it when its
+parent dies (``PR_SET_PDEATHSIG``). While it works it sends heartbeats:
+the runner's ``--timeout`` counts silence, so a slow case is not hung, and a
+case that stops making progress falls silent and is killed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
-import json
 import math
 import os
+import queue
+import signal
 import sys
+import threading
+import time
 import traceback
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +37,7 @@ from typing import IO, Any
 import numpy as np
 
 from bench import analysis, defaults, discovery, frameworks, gpu_state, memory, quality, stats
+from bench import protocol as proto
 from bench.device import Device, flush_bytes, nvml_index
 from bench.equivalence import relative_error
 from bench.interference import CpuMonitor
@@ -40,6 +53,12 @@ def _protocol_stream() -> IO[str]:
     fd = os.dup(1)
     os.dup2(2, 1)
     return os.fdopen(fd, "w", buffering=1)
+
+
+Emit = Callable[[proto.Event], None]
+
+# PR_SET_PDEATHSIG from <linux/prctl.h>: the signal this process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 def pin_threads(threads: int) -> list[int]:
@@ -70,6 +89,136 @@ PEAK_BUDGET_S = 0.3
 RSS_REPEATS = 3
 
 
+# How often the heartbeat thread looks for progress, as a share of the
+# runner's --timeout (so a beat always arrives well within it), and bounds.
+HEARTBEAT_SHARE = 0.25
+HEARTBEAT_MAX_S = 5.0
+HEARTBEAT_MIN_S = 0.02
+# The training steps before timing tick nowhere; heartbeats go on for this
+# many times the steps' expected length (steps x one gradient call).
+TRAIN_GRACE = 3.0
+
+
+def heartbeat_interval(timeout_s: float) -> float:
+    """Seconds between the heartbeat thread's looks for progress, for the runner's ``timeout_s``."""
+    return min(max(HEARTBEAT_SHARE * timeout_s, HEARTBEAT_MIN_S), HEARTBEAT_MAX_S)
+
+
+class Pulse:
+    """Turns the worker's progress into heartbeat events, from a thread of its own.
+
+    The main thread counts progress in ``ticks``: every timed block (the
+    worker's sync ends each one) and every stage of a case. It is a plain
+    integer increment, cheap enough for the timed blocks; the thread only
+    reads it. Every ``interval_s`` the thread sends one heartbeat if the count
+    moved. A slow case that keeps finishing blocks is never called hung,
+    however long it lasts, and a case that stops making progress (a call that
+    never returns, a loop) falls silent, and the runner's --timeout ends it.
+
+    ``expect(seconds)`` covers a stretch that has no ticks of its own but an
+    expected length (the training steps): heartbeats go on until it is over.
+    """
+
+    def __init__(self, emit: Emit, interval_s: float) -> None:
+        self.ticks = 0
+        self._emit = emit
+        self._interval_s = interval_s
+        self._until = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="bench-heartbeat", daemon=True)
+
+    def start(self) -> Pulse:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5 * self._interval_s)
+
+    def tick(self) -> None:
+        """One step of progress."""
+        self.ticks += 1
+
+    def expect(self, seconds: float) -> None:
+        """Keep beating for ``seconds`` from now (0: stop doing so), ticks or not."""
+        self._until = time.monotonic() + seconds if seconds > 0 else 0.0
+
+    def _beat(self) -> None:
+        seen = self.ticks
+        while not self._stop.wait(self._interval_s):
+            if self.ticks != seen or time.monotonic() < self._until:
+                seen = self.ticks
+                try:
+                    self._emit(proto.Heartbeat())
+                except (OSError, ValueError):  # the runner is gone: nobody to tell
+                    return
+
+
+class RunnerLink:
+    """The worker's end of its stdin: the runner's go-aheads, and its death.
+
+    A thread reads stdin, so that the end of file is seen at once, whatever
+    the worker is doing: each line is a go-ahead; the end of file before the
+    job is done means the runner is gone, and the worker then ends itself and
+    everything it started (``end_now``).
+    """
+
+    def __init__(self, stdin: IO[str], on_gone: Callable[[], None] | None = None) -> None:
+        self._stdin = stdin
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._on_gone = on_gone or end_now
+        self.finished = False
+
+    def start(self) -> RunnerLink:
+        threading.Thread(target=self._read, name="bench-stdin", daemon=True).start()
+        return self
+
+    def go_ahead(self) -> bool:
+        """Wait for the runner's go-ahead for the next case; False if it is gone."""
+        return self._lines.get() is not None
+
+    def _read(self) -> None:
+        try:
+            for line in self._stdin:
+                self._lines.put(line)
+        except (OSError, ValueError):
+            pass
+        self._lines.put(None)
+        if not self.finished:
+            self._on_gone()
+
+
+def end_now() -> None:
+    """End this worker and what it started, at once: the runner is gone."""
+    # The runner starts each worker in a session of its own, so the process
+    # group is this worker and its children; a worker started by hand is in
+    # its shell's group, which must be spared.
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Have the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    True if set. The stdin watch (``RunnerLink``) covers other systems, and a
+    parent that dies with its pipe somehow left open is caught here. A parent
+    that died before the call has already left this process to another one.
+    """
+    if not sys.platform.startswith("linux") or parent_pid <= 0:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent_pid:
+        end_now()
+    return True
+
+
 def timing_config(settings: Settings) -> TimingConfig:
     return TimingConfig(
         budget_s=settings.budget_s,
@@ -83,19 +232,22 @@ def timing_config(settings: Settings) -> TimingConfig:
 class Worker:
     """Measures the cases of one job and emits their records."""
 
-    def __init__(self, job: dict[str, Any], emit) -> None:
-        self.job = job
+    def __init__(self, job: proto.WorkerJob | Mapping[str, Any], emit: Emit, pulse: Pulse | None = None
+                 ) -> None:
+        self.job = job if isinstance(job, proto.WorkerJob) else proto.WorkerJob.from_dict(job)
         self.emit = emit
-        self.settings = Settings(**job["settings"])
-        self.fw = frameworks.get(job["framework"])
-        self.device = Device.parse(job["device"])
+        self.settings = self.job.settings
+        # Without a started pulse (tests, tools) the ticks are counted and nobody reads them.
+        self.pulse = pulse or Pulse(emit, heartbeat_interval(self.settings.timeout_s))
+        self.fw = frameworks.get(self.job.framework)
+        self.device = Device.parse(self.job.device)
         self.native: Any = None  # the framework's own device object
         self.version = self.fw.version()
         self.load_avg = math.nan
         self.peak_flops = math.nan
         self.flush: Any = None
         self.monitor = CpuMonitor()
-        self.repeat = int(job.get("repeat", 0))  # which process of --processes N this is
+        self.repeat = self.job.repeat  # which process of --processes N this is
 
     def start(self) -> bool:
         """Configure the framework and resolve the device; False if unavailable."""
@@ -103,32 +255,23 @@ class Worker:
         cpus = pin_threads(s.threads)
         in_effect = self.fw.configure(s.threads, s.allow_tf32, s.seed)
         if self.device.kind not in self.fw.DEVICE_KINDS:
-            self.emit({"event": "unavailable",
-                       "reason": f"{self.fw.NAME} in bench does not run on {self.device.kind}"})
+            self.emit(proto.Unavailable(f"{self.fw.NAME} in bench does not run on {self.device.kind}"))
             return False
         try:
             self.native, name = self.fw.resolve_device(self.device)
         except frameworks.DeviceUnavailable as exc:
-            self.emit({"event": "unavailable", "reason": str(exc)})
+            self.emit(proto.Unavailable(str(exc)))
             return False
         self.device = self.device.named(name)
         if s.l2 == "flush":
             self.flush = self.fw.flusher(self.native, flush_bytes(self.device))
         if not self.repeat:
             self.peak_flops = self.measure_peak_flops()
-        self.emit(
-            {
-                "event": "env",
-                "framework": self.fw.NAME,
-                "version": self.version,
-                "device": self.device.spec,
-                "device_name": self.device.name,
-                "cpus": cpus,
-                "settings": in_effect,
-                "peak_flops_per_s": self.peak_flops,
-                "memory_method": self.fw.MEMORY_METHOD[self.device.kind],
-            }
-        )
+        self.emit(proto.Env(
+            framework=self.fw.NAME, version=str(self.version), device=self.device.spec,
+            device_name=str(self.device.name), cpus=tuple(int(c) for c in cpus), settings=dict(in_effect),
+            peak_flops_per_s=float(self.peak_flops), memory_method=self.fw.MEMORY_METHOD[self.device.kind],
+        ))
         return True
 
     def gpu_snapshot(self) -> dict[str, Any]:
@@ -137,6 +280,9 @@ class Worker:
 
     def sync(self, out: Any) -> None:
         self.fw.sync(out, self.native)
+        # Every timed block ends here: progress for the heartbeat (an integer
+        # increment, not a method call, inside the timed block).
+        self.pulse.ticks += 1
 
     def measure_peak_flops(self) -> float:
         """This framework's float32 n x n matmul rate on the device (TF32 as configured)."""
@@ -154,14 +300,14 @@ class Worker:
         s = self.settings
         kw.setdefault("load_avg", self.load_avg)
         return Record(
-            run_id=self.job["run_id"],
-            machine=self.job["machine"],
+            run_id=self.job.run_id,
+            machine=self.job.machine,
             suite=case.suite,
             case=case.id,
             params=params_json(case),
             framework=self.fw.NAME,
             framework_version=self.version,
-            mode=self.job["mode"],
+            mode=self.job.mode,
             device=self.device.spec,
             device_name=self.device.name,
             phase=phase,
@@ -178,19 +324,25 @@ class Worker:
 
     def run_case(self, suite: discovery.Suite, case: Case) -> list[Record]:
         """Check equivalence, then time every phase; records for all phases."""
-        mod, s = suite.module, self.settings
+        mod, s, pulse = suite.module, self.settings, self.pulse
         prob = mod.problem(case.as_dict(), s.seed)
         flops = mod.flops(case.as_dict())
+        pulse.tick()
         impl = self.fw.implement(
-            suite.loss(self.fw.NAME), prob, self.native, self.job["mode"], s.learning_rate,
+            suite.loss(self.fw.NAME), prob, self.native, self.job.mode, s.learning_rate,
             suite.optimizer(self.fw.NAME),
         )
+        pulse.tick()
         if self.repeat:
             # A further process of --processes N only adds rounds: the first
             # one checked equivalence and measured what does not vary.
             return self._time(suite, case, prob, flops, impl, {}, (), measure_memory=False)
         ref_loss, ref_grads = mod.reference(prob)
+        pulse.tick()
+        started = time.perf_counter()
         loss, grads = impl.loss_and_grads()
+        gradient_s = time.perf_counter() - started
+        pulse.tick()
         shapes = [tuple(np.shape(g)) for g in grads]
         expected = [tuple(np.shape(g)) for g in ref_grads]
         if shapes != expected:
@@ -208,7 +360,14 @@ class Worker:
             )
             return [self.record(case, p, "failed", reason=reason, **equiv) for p in PHASES]
 
-        curve = tuple(impl.train(TRAIN_STEPS))
+        # The steps tick nowhere: beat through their expected length (a step
+        # is about one gradient call; that one may have held a compilation).
+        pulse.expect(TRAIN_GRACE * TRAIN_STEPS * gradient_s)
+        try:
+            curve = tuple(impl.train(TRAIN_STEPS))
+        finally:
+            pulse.expect(0)
+        pulse.tick()
         return self._time(suite, case, prob, flops, impl, equiv, curve, measure_memory=True)
 
     def _time(self, suite: discovery.Suite, case: Case, prob: Any, flops: Any,
@@ -287,6 +446,8 @@ class Worker:
                 traceback.print_exc()
                 problems.append(f"{what} failed: {type(exc).__name__}: {exc}".splitlines()[0][:200])
                 return None
+            finally:
+                self.pulse.tick()
 
         theory = attempt("the suite's memory()", suite.memory, case.as_dict())
         if theory is not None and not isinstance(theory, Memory):
@@ -340,15 +501,23 @@ class Worker:
         """backward = gradient - forward, round by round."""
         return analysis.derived_backward(timing["gradient"].samples_s, timing["forward"].samples_s)
 
-    def run(self) -> None:
+    def run(self, next_case: Callable[[], bool] = lambda: True) -> None:
+        """Measure every case of the job; ``next_case()`` is asked before each but the first.
+
+        It returns False when the runner is gone: the worker then stops.
+        """
         if not self.start():
             return
-        for entry in self.job["suites"]:
-            suite = discovery.load_file(Path(entry["path"]))
-            for params in entry["cases"]:
-                case = Case.of(suite.name, params)
+        first = True
+        for entry in self.job.suites:
+            suite = discovery.load_file(Path(entry.path))
+            for params in entry.cases:
+                if not first and not next_case():
+                    return
+                first = False
+                case = Case.of(suite.name, dict(params))
                 self.load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-                self.emit({"event": "case", "suite": suite.name, "case": case.id})
+                self.emit(proto.CaseStarted(suite.name, case.id))
                 before = self.gpu_snapshot()
                 try:
                     records = self.run_case(suite, case)
@@ -362,30 +531,58 @@ class Worker:
                              "throttled": gpu_state.throttled(before, after)}
                     records = [dataclasses.replace(r, **state) for r in records]
                 for r in records:
-                    self.emit({"event": "record", "record": r.to_dict()})
+                    self.emit(proto.RecordRow(r))
+                self.emit(proto.CaseFinished(suite.name, case.id))
 
 
-def probe(job: dict[str, Any], emit) -> None:
+def probe(job: proto.ProbeJob, emit: Emit) -> None:
     """Report version, usable devices and settings in effect (for ``bench env``)."""
-    fw = frameworks.get(job["framework"])
-    cpus = pin_threads(job["threads"])
-    settings = fw.configure(job["threads"], False, 0)
-    emit({"event": "probe", "version": fw.version(), "devices": fw.devices(),
-          "cpus": cpus, "settings": settings})
+    fw = frameworks.get(job.framework)
+    cpus = pin_threads(job.threads)
+    settings = fw.configure(job.threads, False, 0)
+    emit(proto.ProbeResult(version=str(fw.version()), devices=tuple(fw.devices()),
+                           cpus=tuple(int(c) for c in cpus), settings=dict(settings)))
+
+
+def serve(job: proto.WorkerJob | proto.ProbeJob, emit: Emit, go_ahead: Callable[[], bool] = lambda: True
+          ) -> None:
+    """Do one job, its events through ``emit``, all but the closing ``done``.
+
+    ``go_ahead()`` waits for the runner's go-ahead before each case but the
+    first (False: the runner is gone, stop).
+    """
+    if isinstance(job, proto.ProbeJob):
+        probe(job, emit)
+        return
+    pulse = Pulse(emit, heartbeat_interval(job.settings.timeout_s)).start()
+    try:
+        Worker(job, emit, pulse).run(next_case=go_ahead)
+    finally:
+        pulse.stop()
 
 
 def main() -> int:
     stream = _protocol_stream()
+    lock = threading.Lock()  # the heartbeat thread writes too: one whole line at a time
 
-    def emit(event: dict[str, Any]) -> None:
-        stream.write(json.dumps(event, allow_nan=True) + "\n")
+    def emit(event: proto.Event) -> None:
+        line = proto.encode(event)
+        with lock:
+            stream.write(line)
 
-    job = json.loads(sys.stdin.read())
-    if job.get("probe"):
-        probe(job, emit)
+    try:
+        job = proto.decode_job(sys.stdin.readline())
+    except proto.ProtocolError as exc:
+        print(f"bench worker: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(job, proto.WorkerJob):
+        die_with_parent(job.parent_pid)
+        link = RunnerLink(sys.stdin).start()
+        serve(job, emit, link.go_ahead)
+        link.finished = True  # the runner closes stdin once it has read "done": no reason to end now
     else:
-        Worker(job, emit).run()
-    emit({"event": "done"})
+        serve(job, emit)
+    emit(proto.Done())
     stream.flush()
     return 0
 

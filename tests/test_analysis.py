@@ -101,3 +101,41 @@ def test_the_writer_folds_later_processes_into_the_stored_rows(tmp_path):
 def test_one_process_gives_the_same_numbers_with_or_without_sizes(sizes):
     f, g = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.3, 1.9, 2.1, 2.0]
     assert analysis.measured(g, f, sizes) == analysis.measured(g, f)
+
+
+def three_processes(case: str, ratios: tuple[float, float, float], framework: str = "torch") -> list[Record]:
+    """A case measured in three processes whose R are ``ratios`` (forward 1 s per round)."""
+    rows = process([1.0] * 4, [ratios[0]] * 4, case=case, framework=framework)
+    for r in ratios[1:]:
+        rows = analysis.merge(rows, process([1.0] * 4, [r] * 4, case=case, framework=framework))
+    return rows
+
+
+def test_pool_narrows_multi_process_intervals_with_the_runs_shared_spread():
+    cases = [three_processes(f"c{i}", (2.0 * (1 + d), 2.0, 2.0 * (1 - d)))
+             for i, d in enumerate((0.02, 0.03, 0.025, 0.02, 0.03, 0.025))]
+    lone = three_processes("odd", (2.0, 2.0, 2.0), framework="jax")  # another framework: its own pool
+    single = process([1.0] * 5, [2.0, 2.1, 1.9, 2.0, 2.05], case="one")  # one process: left alone
+    rows = [r for c in cases for r in c] + lone + single
+    pooled = analysis.pool(rows)
+    assert len(pooled) == len(rows)
+    before = {(r.case, r.framework, r.phase): r for r in rows}
+    after = {(r.case, r.framework, r.phase): r for r in pooled}
+    g0, p0 = before[("c2", "torch", "gradient")], after[("c2", "torch", "gradient")]
+    assert p0.ratio == g0.ratio == 2.0
+    # t(2) on the case's own 3 processes against t(2 + 8) with the pooled spread.
+    assert p0.ratio_ci_low < 2.0 < p0.ratio_ci_high
+    assert (p0.ratio_ci_high - p0.ratio_ci_low) < 0.6 * (g0.ratio_ci_high - g0.ratio_ci_low)
+    assert p0.quality in ("good", "noisy", "unreliable")
+    # A case whose processes agree exactly borrows the others' spread: it is not certain to 0 %.
+    odd = after[("odd", "jax", "gradient")]
+    assert odd.ratio_ci_low == odd.ratio_ci_high == 2.0  # jax has no other case to borrow from
+    assert after[("one", "torch", "gradient")] == before[("one", "torch", "gradient")]
+
+
+def test_pool_lends_a_spread_to_a_case_whose_processes_agree():
+    noisy = [three_processes(f"c{i}", (2.1, 2.0, 1.9)) for i in range(4)]
+    calm = three_processes("calm", (2.0, 2.0, 2.0))
+    pooled = {(r.case, r.phase): r for r in analysis.pool([r for c in [*noisy, calm] for r in c])}
+    g = pooled[("calm", "gradient")]
+    assert g.ratio_ci_low < 1.99 and g.ratio_ci_high > 2.01

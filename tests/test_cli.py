@@ -147,7 +147,8 @@ def test_run_writes_results_and_prints_summary(tmp_path):
     ok = df[df.status == "ok"]
     assert set(ok.phase) == {"forward", "gradient", "backward", "backward_split", "step"}
     assert set(df.case) == {"batch=8,width=16,depth=2", "batch=16,width=16,depth=2"}
-    assert (ok.median_s > 0).all()
+    # The derived backward (gradient - forward) may come out <= 0 on a busy machine: quality flags it.
+    assert (ok[ok.phase != "backward"].median_s > 0).all()
     grad = ok[ok.phase == "gradient"]
     assert (grad.ratio_ci_low <= grad.ratio).all() and (grad.ratio <= grad.ratio_ci_high).all()
     assert (grad.equiv_error < grad.equiv_tol).all()
@@ -219,7 +220,7 @@ def test_a_broken_memory_theory_costs_the_case_nothing_but_its_theory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     df = bench.load(results / "m")
     timed = df[df.phase != "backward_split"]
-    assert (timed.status == "ok").all() and (timed.median_s > 0).all()
+    assert (timed.status == "ok").all() and (timed[timed.phase != "backward"].median_s > 0).all()
     assert df.theory_saved_bytes.isna().all()
     assert (df.saved_bytes > 0).all()  # measured all the same
     methods = df.groupby("case").memory_method.first()

@@ -116,3 +116,67 @@ def test_an_unreliable_side_makes_the_call_inconclusive():
     assert calls["b", "gradient"] == calls["b", "forward"] == compare.INCONCLUSIVE
     noisy_only = new.assign(quality="noisy")
     assert (compare.compare(base, noisy_only)[0].verdict == "slower").all()  # noisy still calls
+
+
+def without_samples(df: pd.DataFrame, keep: int = 0) -> pd.DataFrame:
+    """``df`` with only the first ``keep`` raw samples of each row (what pytest-benchmark files lack)."""
+    return df.assign(samples_s=[np.asarray(s)[:keep] for s in df.samples_s])
+
+
+def test_without_samples_the_medians_are_compared_and_the_verdict_says_so():
+    base = rows({"a": 1e-3, "b": 2e-3})
+    new = without_samples(rows({"a": 10e-3, "b": 2e-3}, seed=1))
+    table, _ = compare.compare(base, new)
+    assert compare.NO_SAMPLES == "no samples: no significance test"
+    assert (table.verdict == compare.NO_SAMPLES).all()
+    t = table.set_index(["case", "phase"])
+    for phase in ("forward", "gradient"):
+        expected = t.loc[("a", phase), "base_median_s"] / t.loc[("a", phase), "new_median_s"]
+        assert t.loc[("a", phase), "speedup"] == pytest.approx(expected)
+    assert t.loc[("a", "forward"), "speedup"] == pytest.approx(0.1, rel=0.1)
+    assert np.isfinite(table.speedup.astype(float)).all()
+    # --fail-on-regression acts on the medians: a is 10x slower, b unchanged.
+    worst = compare.regressions(table, 0.05)
+    assert set(worst.case) == {"a"} and len(worst) == 2
+
+
+def test_too_few_samples_are_labelled_apart_from_none():
+    base = without_samples(rows({"a": 1e-3}), keep=2)
+    table, _ = compare.compare(base, rows({"a": 1e-3}, seed=1))
+    assert (table.verdict == compare.FEW_SAMPLES).all()
+    assert compare.verdict([1e-3, 1e-3], [1e-3] * 10).call == compare.FEW_SAMPLES
+
+
+def test_regressions_need_a_significant_slowdown_when_there_are_samples():
+    base = rows({"a": 1e-3, "b": 1e-3})
+    new = rows({"a": 2e-3, "b": 1.01e-3}, seed=1)
+    table, _ = compare.compare(base, new)
+    assert set(compare.regressions(table, 0.05).case) == {"a"}
+    assert compare.regressions(table, 1.5).empty  # 2x slower is not 2.5x slower
+
+
+def runs_of(df: pd.DataFrame, run_id: str, threads: int) -> tuple[pd.DataFrame, dict]:
+    return df.assign(run_id=run_id), {"run_id": run_id, "machine": "m", "settings": {"threads": threads}}
+
+
+def test_pick_takes_the_newest_run_a_named_one_or_pools_them():
+    old, old_meta = runs_of(rows({"a": 1e-3}), "r1", 1)
+    new, new_meta = runs_of(rows({"a": 3e-3}, 1), "r2", 2)
+    both = pd.concat([old, new], ignore_index=True)
+    metas = [old_meta, new_meta]
+    latest = compare.pick(both, metas, "latest")
+    assert latest.chosen == ("r2",) and latest.runs == ("r1", "r2")
+    assert set(latest.rows.run_id) == {"r2"} and latest.metadata == [new_meta]
+    named = compare.pick(both, metas, "r1")
+    assert named.chosen == ("r1",) and named.metadata == [old_meta]
+    pooled = compare.pick(both, metas, "pool")
+    assert pooled.chosen == ("r1", "r2")
+    one = pooled.rows[(pooled.rows.case == "a") & (pooled.rows.phase == "forward")]
+    assert len(one) == 1 and len(one.samples_s.iloc[0]) == 40  # the samples of both runs
+    assert compare.pick(both, metas, "r9") is None
+
+
+def test_fingerprint_diff_of_pooled_runs_shows_every_value():
+    diff = compare.fingerprint_diff([{"settings": {"threads": 1}}, {"settings": {"threads": 2}}],
+                                    [{"settings": {"threads": 2}}])
+    assert ("settings.threads", "1 | 2", "2") in diff

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import bench_cli, write_run
 
 
@@ -110,3 +111,111 @@ def test_no_memory_table_when_one_side_lacks_memory(tmp_path):
     proc = bench_cli("compare", str(base), str(new))
     assert proc.returncode == 0, proc.stderr
     assert "memory:" not in proc.stdout and "no significant change: 4" in proc.stdout
+
+
+def in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """``bench ARGS`` through the console script's function, in this process (faster than a new one)."""
+    from bench import cli
+
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_tenfold_slowdown_without_samples_is_caught_on_the_medians(tmp_path, capsys):
+    """Issue #9 item 1: pytest-benchmark files without stats.data, medians x 10."""
+    import json
+
+    base = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
+    exported = tmp_path / "pb.json"
+    code, _, err = in_process(capsys, "export", str(base), "--format", "pytest-benchmark",
+                              "-o", str(exported))
+    assert code == 0, err
+    doc = json.loads(exported.read_text())
+    for b in doc["benchmarks"]:
+        st = b["stats"]
+        del st["data"]
+        for k in ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "total"):
+            st[k] *= 10
+        st["ops"] /= 10
+    exported.write_text(json.dumps(doc))
+    code, _, err = in_process(capsys, "import", str(exported), "--machine", "slow",
+                              "--results", str(tmp_path / "imported"))
+    assert code == 0, err
+    slow = str(tmp_path / "imported" / "slow")
+
+    code, out, err = in_process(capsys, "compare", str(base), slow)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "no samples: no significance test: 4"
+    assert "nan" not in out and "0.10" in out
+    failing = bench_cli("compare", str(base), slow, "--fail-on-regression", "5%")
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "4 regressions of at least 5%" in failing.stderr and "medians" in failing.stderr
+
+
+def test_a_folder_side_compares_its_newest_run_and_says_which(tmp_path, capsys):
+    """Issue #9 item 4: a --threads 1 run, then a --threads 2 run in folder A."""
+    write_run(tmp_path / "A" / "r1.parquet", "m", 1.0, threads=1)
+    write_run(tmp_path / "A" / "r2.parquet", "m", 1.0, seed=3, threads=2)
+    write_run(tmp_path / "B" / "r3.parquet", "m", 1.0, seed=1, threads=2)
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    proc = bench_cli("compare", a, b)
+    assert proc.returncode == 0, proc.stderr
+    # The newest run of A has B's settings: nothing differs, and the left-out run is named.
+    assert "settings.threads" not in proc.stdout
+    assert re.search(r"base: run r2 .*newest of 2 runs.*left out: r1", proc.stdout), proc.stdout
+    assert "new: run r3" in proc.stdout
+
+    code, out, err = in_process(capsys, "compare", a, b, "--run", "r1")
+    assert code == 0, err
+    assert "base: run r1" in out
+    assert re.search(r"settings\.threads +│ 1 +│ 2", out), out
+
+    code, out, err = in_process(capsys, "compare", a, b, "--run", "pool")
+    assert code == 0, err
+    assert "base: 2 runs pooled: r1, r2" in out
+    assert re.search(r"settings\.threads +│ 1 \| 2 +│ 2", out), out
+
+    code, out, err = in_process(capsys, "compare", a, b, "--run", "r1", "--run", "latest")
+    assert code == 0 and "base: run r1" in out, err
+
+    for args, words in (((a, b, "--run", "r9"), "--run r9"),
+                        ((a, b, "--run", "r3", "--run", "r3"), "--run r3"),
+                        ((a, b, "--run", "a", "--run", "b", "--run", "c"), "--run")):
+        code, _, err = in_process(capsys, "compare", *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert words in err
+
+
+@pytest.mark.parametrize(("text", "value"), [("5%", 0.05), ("0.05", 0.05), ("0.5%", 0.005), ("0.99", 0.99),
+                                             ("99%", 0.99), (" 10 % ", 0.10)])
+def test_min_effect_is_a_percentage_or_a_fraction(text, value):
+    from bench.commands.compare import percent
+
+    assert percent(text, "--min-effect") == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["1", "5", "50", "1.5", "0", "0%", "100%", "-5%", "nan", "inf", "lots", "",
+                                  "5%%"])
+def test_ambiguous_or_impossible_min_effect_is_refused(text):
+    from bench.commands.compare import percent
+    from bench.errors import UserError
+
+    with pytest.raises(UserError, match="--min-effect"):
+        percent(text, "--min-effect")
+
+
+def test_an_ambiguous_min_effect_is_one_line_exit_2(tmp_path):
+    run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0, cases=("a",))
+    proc = bench_cli("compare", str(run), str(run), "--min-effect", "1")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "1%" in proc.stderr and "0.01" in proc.stderr
+    help_text = bench_cli("compare", "--help").stdout
+    assert "fraction" in help_text and "--run" in help_text
+
+
+def test_markup_in_data_is_printed_not_parsed(tmp_path):
+    base = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0, cases=("a[/x]", "[bold]b"))
+    proc = bench_cli("compare", str(base), str(base))
+    assert proc.returncode == 0, proc.stderr
+    assert "a[/x]" in proc.stdout and "[bold]b" in proc.stdout

@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 from conftest import bench_cli, write_run
 
+import bench
+from bench.spec import Record
+
 
 def test_csv_holds_the_measured_table(tmp_path):
     run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
@@ -165,3 +168,153 @@ def test_pytest_benchmark_extra_info_round_trips_memory(tmp_path):
 
     before, after = table(run), table(tmp_path / "imported" / "pb")
     pd.testing.assert_frame_equal(before, after, check_dtype=False)
+
+
+def native_document(data: bool) -> dict:
+    """What ``pytest suites/ --benchmark-only --benchmark-json`` writes (suites/test_suites.py): case,
+    framework and mode in extra_info, the parametrize objects unserializable in params, no ratio,
+    forward and gradient timed in separate tests (rounds that do not pair)."""
+    import numpy as np
+    from pytest_benchmark.stats import Stats
+
+    rng = np.random.default_rng(0)
+    case = "batch=64,width=128,depth=2"
+    benchmarks = []
+    for phase, scale, rounds in (("forward", 1e-3, 9), ("gradient", 2.5e-3, 6), ("step", 3e-3, 7)):
+        samples = scale * rng.lognormal(0.0, 0.02, size=rounds)
+        st = Stats()
+        for s in samples:
+            st.update(float(s))
+        stats = {**st.as_dict(), "iterations": 1}
+        if data:
+            stats["data"] = [float(s) for s in samples]
+        benchmarks.append({
+            "group": f"mlp_regression:{phase}", "name": f"test_case[mlp_regression[{case}]-jax-{phase}]",
+            "fullname": f"suites/test_suites.py::test_case[mlp_regression[{case}]-jax-{phase}]",
+            "params": {"suite": "UNSERIALIZABLE[Suite(name='mlp_regression')]",
+                       "case": "UNSERIALIZABLE[Case(suite='mlp_regression', params=(('batch', 64),))]",
+                       "framework": "jax", "phase": phase},
+            "param": f"mlp_regression[{case}]-jax-{phase}",
+            "extra_info": {"case": case, "framework": "jax", "mode": "jit", "threads": 2, "cpus": [0, 1],
+                           "settings": {"threads": 2}, "other_cpu": 0.01, "steal_cpu": 0.0},
+            "options": {}, "stats": stats})
+    return {"machine_info": {"processor": "Fake CPU"}, "commit_info": {}, "benchmarks": benchmarks,
+            "datetime": "2026-11-26T00:00:00", "version": "5.1.0"}
+
+
+@pytest.mark.parametrize("data", [True, False], ids=["with-data", "without-data"])
+def test_a_native_pytest_benchmark_file_imports_with_R(tmp_path, data):
+    """Issue #9 item 2: R from the forward and gradient rows when extra_info holds none."""
+    import numpy as np
+
+    import bench
+    from bench.report import data as report_data
+
+    doc = native_document(data)
+    path = tmp_path / "native.json"
+    path.write_text(json.dumps(doc))
+    proc = bench_cli("import", str(path), "--machine", "pb", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    df = bench.load(tmp_path / "r" / "pb")
+    assert set(df.case) == {"batch=64,width=128,depth=2"}  # extra_info's id, not params' repr
+    assert set(df.threads) == {2}
+    rows = df.set_index("phase")
+    medians = {b["group"].split(":")[1]: b["stats"]["median"] for b in doc["benchmarks"]}
+    for phase in ("gradient", "step"):
+        assert rows.loc[phase, "ratio"] == pytest.approx(medians[phase] / medians["forward"])
+    grad = rows.loc["gradient"]
+    if data:  # independent samples: a bootstrap interval of the ratio of medians
+        assert grad.ratio_ci_low < grad.ratio < grad.ratio_ci_high
+        assert grad.ci_low_s < grad.median_s < grad.ci_high_s
+    else:
+        assert np.isnan(grad.ratio_ci_low) and len(grad.samples_s) == 0
+    report = report_data.build(df)
+    assert report.verdicts and "No gradient was measured" not in report.headline
+
+
+def test_an_exported_run_imports_with_R_flops_and_a_verdict(tmp_path):
+    import bench
+    from bench.report import data as report_data
+
+    run = write_memory_run(tmp_path / "m" / "r1.parquet")
+    out = tmp_path / "pb.json"
+    assert bench_cli("export", str(run), "--format", "pytest-benchmark", "-o", str(out)).returncode == 0
+    doc = json.loads(out.read_text())
+    for b in doc["benchmarks"]:  # as pytest-benchmark's own --benchmark-save files: no raw data
+        del b["stats"]["data"]
+    out.write_text(json.dumps(doc))
+    proc = bench_cli("import", str(out), "--machine", "pb", "--results", str(tmp_path / "imported"))
+    assert proc.returncode == 0, proc.stderr
+    before, after = bench.load(run), bench.load(tmp_path / "imported" / "pb")
+    key = ["case", "phase"]
+    cols = ["median_s", "ratio", "flops", "flops_per_s", "theory_ratio"]
+    pd.testing.assert_frame_equal(before.sort_values(key)[cols].reset_index(drop=True),
+                                  after.sort_values(key)[cols].reset_index(drop=True), check_dtype=False)
+    report = report_data.build(after)
+    assert report.verdicts and "No gradient was measured" not in report.headline
+
+
+@pytest.mark.parametrize("target", ["empty", "dir", "under-a-file", "the-run", "a-results-file"])
+def test_export_output_that_cannot_be_written_is_refused_before_reading(tmp_path, capsys, target):
+    """Issue #9 item 13: export -o '', -o DIR, -o afile/x.md; and never onto results (item 10)."""
+    from bench import cli
+
+    run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
+    other = write_run(tmp_path / "m" / "r2.parquet", "m", 1.0)
+    (tmp_path / "afile").write_text("keep me")
+    (tmp_path / "dir").mkdir()
+    output, words = {"empty": ("", "-o ''"), "dir": (str(tmp_path / "dir"), "folder"),
+                     "under-a-file": (str(tmp_path / "afile" / "x.md"), "not a folder"),
+                     "the-run": (str(run), "results file"),
+                     "a-results-file": (str(other), "results file")}[target]
+    before = run.read_bytes(), other.read_bytes()
+    code = cli.main(["export", str(run), "--format", "csv", "-o", output])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+    assert (run.read_bytes(), other.read_bytes()) == before
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_export_writes_into_a_new_folder_and_through_a_device(tmp_path, capsys):
+    from bench import cli
+
+    run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
+    out = tmp_path / "new" / "deeper" / "t.csv"
+    assert cli.main(["export", str(run), "-o", str(out)]) == 0
+    assert out.read_text().startswith("machine,run_id,")
+    assert cli.main(["export", str(run), "-o", "/dev/null"]) == 0
+    assert not list(out.parent.glob(".*tmp"))  # no temporary file is left behind
+
+
+def test_csv_neutralises_cells_a_spreadsheet_would_run(tmp_path):
+    """Issue #9 item 15: a GRID key or value starting with = + - @ becomes text, in CSV only."""
+    import csv
+
+    cases = ('=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "batch=8")
+    run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0, cases=cases)
+    proc = bench_cli("export", str(run), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    table = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert {r["case"] for r in table} == {"'" + c for c in cases[:4]} | {"batch=8"}
+    assert all(float(r["median_s"]) > 0 for r in table)  # numbers stay numbers
+    md = bench_cli("export", str(run), "--format", "markdown").stdout
+    assert '| =HYPERLINK("http://x","y") |' in md and "'=" not in md
+
+
+def test_pytest_benchmark_export_leaves_out_rows_without_samples_and_says_so(tmp_path, capsys):
+    import dataclasses
+
+    from bench import cli
+    from bench.store import ResultsWriter
+
+    run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
+    rows = [dataclasses.replace(r, samples_s=() if r.case == "b" else r.samples_s)
+            for r in map(Record.from_dict, bench.load(run).to_dict("records"))]
+    w = ResultsWriter(tmp_path / "m" / "r2.parquet", {"run_id": "r2", "machine": "m"})
+    w.append(rows)
+    w.close()
+    out = tmp_path / "pb.json"
+    assert cli.main(["export", str(tmp_path / "m" / "r2.parquet"), "--format", "pytest-benchmark",
+                     "-o", str(out)]) == 0
+    assert "2 measured rows without raw samples are left out" in capsys.readouterr().err
+    assert {b["params"]["case"] for b in json.loads(out.read_text())["benchmarks"]} == {"a"}

@@ -179,44 +179,91 @@ def test_median_ci_coverage_is_near_95_percent(monkeypatch):
     assert 0.90 * runs <= hits <= 0.99 * runs
 
 
-# --- hierarchical intervals (processes, then rounds) --------------------------------------------
+# --- intervals over processes ------------------------------------------------------------------
 
 
-def test_one_group_is_the_ordinary_bootstrap():
+def test_one_process_is_the_ordinary_bootstrap():
     x = np.random.default_rng(1).lognormal(size=25)
-    assert stats.hierarchical_median_ci([x]) == median_ci(x)
+    assert stats.process_median_ci([x]) == median_ci(x)
+    assert stats.process_median_ci([x, []]) == median_ci(x)  # an empty process adds nothing
 
 
-def test_groups_that_disagree_widen_the_interval_to_cover_them():
+def test_processes_that_disagree_widen_the_interval_to_cover_them():
     rng = np.random.default_rng(2)
     # Three processes whose medians differ by 10 %, each with tight rounds.
     groups = [m * (1 + 0.005 * rng.standard_normal(20)) for m in (1.0, 1.1, 0.95)]
     flat = median_ci(np.concatenate(groups))
-    nested = stats.hierarchical_median_ci(groups)
+    nested = stats.process_median_ci(groups)
     assert nested.value == flat.value
     assert nested.width > 3 * flat.width
     assert nested.low <= 0.96 and nested.high >= 1.09
 
 
-def test_hierarchical_intervals_cover_the_true_median_where_flat_ones_do_not():
-    # A process effect of 5 % between processes, 1 % noise within, true median 1:
-    # rounds of the same processes cannot show the process effect.
+def test_the_interval_over_processes_is_a_t_interval_of_their_log_medians():
+    groups = [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [4.0, 4.0, 4.0]]
+    ci = stats.process_median_ci(groups)
+    # log medians 0, log 2, log 4: standard deviation log 2; t(2) = 4.303.
+    half = 4.302653 * math.log(2) / math.sqrt(3)
+    assert ci.value == 2.0
+    assert ci.low == pytest.approx(2.0 * math.exp(-half), rel=1e-5)
+    assert ci.high == pytest.approx(2.0 * math.exp(half), rel=1e-5)
+    assert ci.low > 0  # symmetric on a log scale: never at or below zero
+
+
+def simulated_run(rng, cases: int = 6, k: int = 3, between: float = 0.05, within: float = 0.02):
+    """One run: ``cases`` cases of true median 1, each in ``k`` processes with a process effect."""
+    return [[np.exp(between * rng.standard_normal()) * np.exp(within * rng.standard_normal(15))
+             for _ in range(k)] for _ in range(cases)]
+
+
+def coverage(intervals) -> float:
+    return float(np.mean([1.0 in ci for ci in intervals]))
+
+
+def test_the_own_variance_interval_holds_its_level_and_the_flat_one_does_not():
     rng = np.random.default_rng(3)
-    hits_nested = hits_flat = 0
-    trials = 100
-    for _ in range(trials):
-        groups = [(1 + 0.05 * rng.standard_normal()) * (1 + 0.01 * rng.standard_normal(15)) for _ in range(6)]
-        hits_nested += 1.0 in stats.hierarchical_median_ci(groups)
-        hits_flat += 1.0 in median_ci(np.concatenate(groups))
-    assert hits_flat / trials < 0.5
-    # With the small-sample factor the interval holds its 95 % (about 91 % without it).
-    assert hits_nested / trials > 0.9
+    own, flat = [], []
+    for _ in range(60):
+        for groups in simulated_run(rng):
+            own.append(stats.process_median_ci(groups))
+            flat.append(median_ci(np.concatenate(groups)))
+    assert coverage(flat) < 0.6  # rounds of the same processes cannot show the process effect
+    assert 0.9 <= coverage(own) <= 0.99
 
 
-@pytest.mark.parametrize(("k", "low", "high"), [(1, 1.0, 1.0), (2, 9.0, 9.3), (3, 2.6, 2.8), (6, 1.4, 1.5),
-                                                (30, 1.0, 1.1)])
-def test_small_sample_factor_shrinks_towards_one(k, low, high):
-    assert low <= stats.small_sample_factor(k) <= high
+def test_a_pooled_prior_keeps_the_level_and_narrows_the_interval():
+    rng = np.random.default_rng(4)
+    own, pooled = [], []
+    for _ in range(60):
+        run = simulated_run(rng)
+        prior = stats.Spread.pooled([stats.spread(g) for g in run])
+        assert prior.df == 12
+        for groups in run:
+            own.append(stats.process_median_ci(groups))
+            pooled.append(stats.process_median_ci(groups, prior=prior))
+    assert 0.9 <= coverage(pooled) <= 0.99
+    # t(2) against t(10): the pooled intervals are about half as wide.
+    assert np.median([c.width for c in pooled]) < 0.7 * np.median([c.width for c in own])
+
+
+def test_the_prior_lends_at_most_prior_df_degrees_of_freedom():
+    tight = [[1.0] * 5, [1.01] * 5, [0.99] * 5]
+    wide_prior = stats.Spread(variance=0.25, df=1000)
+    capped = stats.process_median_ci(tight, prior=wide_prior)
+    # With the cap the own (tiny) variance keeps 2 of 10 shares.
+    own = float(np.var(np.log([1.0, 1.01, 0.99]), ddof=1))
+    d0 = stats.PRIOR_DF
+    variance = (d0 * 0.25 + 2 * own) / (d0 + 2)
+    from scipy import stats as sps
+    half = sps.t.ppf(0.975, d0 + 2) * math.sqrt(variance / 3)
+    assert capped.high == pytest.approx(1.0 * math.exp(half), rel=1e-6)
+
+
+def test_spread_pooling_weights_by_degrees_of_freedom_and_skips_single_processes():
+    a, b = stats.Spread(0.01, 2), stats.Spread(0.04, 4)
+    assert stats.Spread.pooled([a, b]) == stats.Spread(pytest.approx(0.03), 6)
+    assert stats.spread([[1.0, 2.0]]).df == 0
+    assert stats.Spread.pooled([stats.spread([[1.0]])]).df == 0
 
 
 def test_paired_statistics_take_rounds_per_process():
@@ -225,15 +272,14 @@ def test_paired_statistics_take_rounds_per_process():
     flat = paired_ratio(num, den)
     nested = paired_ratio(num, den, sizes=(3, 3))
     assert flat.value == nested.value == 2.5
-    # The two processes' values, widened by the two-group factor on a log scale
-    # (a ratio is positive: its interval never reaches zero).
-    f = stats.small_sample_factor(2)
-    assert nested.low == pytest.approx(2.5 * (2.0 / 2.5) ** f)
-    assert nested.high == pytest.approx(2.5 * (3.0 / 2.5) ** f)
+    # The two processes' values, a t(1) interval on a log scale (a ratio is
+    # positive: its interval never reaches zero).
+    half = 12.7062 * abs(math.log(3.0) - math.log(2.0)) / math.sqrt(2) / math.sqrt(2)
+    assert nested.low == pytest.approx(2.5 * math.exp(-half), rel=1e-4)
     assert nested.low > 0
-    # A difference can be negative: it widens on its own scale.
+    # A difference can be negative: its interval is linear, relative to its size.
     d = paired_difference(num, den, sizes=(3, 3))
-    assert d.low == pytest.approx(1.5 - f * 0.5) and d.low < 0
-    assert paired_difference(num, den, sizes=(3, 3)).value == 1.5
+    assert d.value == 1.5
+    assert d.low == pytest.approx(1.5 - 12.7062 * 1.0 / math.sqrt(2) / math.sqrt(2), rel=1e-4) and d.low < 0
     with pytest.raises(ValueError, match="do not add up"):
         paired_ratio(num, den, sizes=(3, 2))

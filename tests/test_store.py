@@ -133,8 +133,9 @@ def test_appends_accumulate_in_one_file(tmp_path):
 
 def test_load_a_machine_folder_and_a_tree(tmp_path):
     write(tmp_path / "box-1" / "run-a.parquet", RECORDS[:2])
-    write(tmp_path / "box-1" / "run-b.parquet", [record("forward", run_id="b")])
-    write(tmp_path / "box-2" / "run-c.parquet", [record("step", machine="box-2", run_id="c")] * 3)
+    write(tmp_path / "box-1" / "run-b.parquet", [record("forward", run_id="b", median_s=0.001)])
+    write(tmp_path / "box-2" / "run-c.parquet",
+          [record("step", machine="box-2", run_id="c", median_s=0.002)] * 3)
     folder = load(tmp_path / "box-1")
     assert len(folder) == 3
     assert sorted(folder["run_id"]) == sorted([RECORDS[0].run_id, RECORDS[1].run_id, "b"])

@@ -47,19 +47,20 @@ def handle(args: argparse.Namespace) -> int:
         return 0
 
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=f"machine {machine.machine_id(fp)}", show_header=False)
     for k, v in fp.items():
-        t.add_row(k, json.dumps(v) if isinstance(v, list | dict) else str(v))
+        t.add_row(Text(k), Text(json.dumps(v) if isinstance(v, list | dict) else str(v)))
     out.print(t)
     f = Table(title="frameworks")
     for col in ("framework", "version", "devices", "settings"):
         f.add_column(col)
     for name, info in seen.items():
         if "error" in info or not info.get("installed", True):
-            f.add_row(name, "-", "-", info.get("error") or f"not installed ({info['hint']})")
+            f.add_row(name, "-", "-", Text(info.get("error") or f"not installed ({info['hint']})"))
             continue
         settings = ", ".join(f"{k}={v}" for k, v in info["settings"].items())
-        f.add_row(name, info["version"], ", ".join(info["devices"]), settings)
+        f.add_row(name, Text(str(info["version"])), Text(", ".join(info["devices"])), Text(settings))
     out.print(f)
     return 0

@@ -14,31 +14,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write stored results as CSV, Markdown or pytest-benchmark JSON",
         description="Export runs (run ids, results files, machine folders or trees) to another format. "
-                    "pytest-benchmark files are read by `pytest-benchmark compare`.",
+                    "pytest-benchmark files are read by `pytest-benchmark compare`; they hold the rows "
+                    "with raw samples (an imported median without them is left out, with a message). "
+                    "In CSV, a text that starts with = + - or @ gets a leading ' so that a spreadsheet "
+                    "shows it instead of running it as a formula.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--format", choices=FORMATS, default="csv", help="output format (default csv)")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
-                   help="file to write (default: standard output)")
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="file to write, whole or not at all; its folder is made if missing; never a "
+                        "results file (default: standard output)")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="where run ids are looked up (default: ./results)")
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench import export, store
+    from bench import export, store, writable
 
-    df, metadata = store.read_runs(store.resolve_runs(args.runs, args.results))
+    sources = store.resolve_runs(args.runs, args.results)
+    output = None
+    if args.output is not None:
+        # Checked before anything is read: the inputs themselves are never the output.
+        inputs = [f for s in sources for f in store.files(s)]
+        output = writable.output_file(args.output, "-o", protect=inputs)
+    df, metadata = store.read_runs(sources)
     if args.format == "csv":
         text = export.to_csv(df)
     elif args.format == "markdown":
         text = export.to_markdown(df)
     else:
         text = export.to_pytest_benchmark(df, metadata)
-    if args.output is None:
+        left_out = export.exportable(df)[1]
+        if left_out:
+            print(f"bench: {left_out} measured rows without raw samples are left out of the "
+                  "pytest-benchmark file (its statistics need them)", file=sys.stderr)
+    if output is None:
         sys.stdout.write(text)
     else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        print(args.output)
+        writable.write_text(output, text)
+        print(output)
     return 0

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bench.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from bench.importer import MAX_BYTES
+
     p = sub.add_parser(
         "import",
         help="store a pytest-benchmark JSON file as a bench run",
         description="Read a pytest-benchmark JSON file (from `bench export --format pytest-benchmark` "
                     "or `pytest suites/ --benchmark-only --benchmark-json=FILE`) and store it as a "
-                    "run under RESULTS/<machine>/, where bench compare and bench report read it.",
+                    "run under RESULTS/<machine>/, where bench compare and bench report read it. "
+                    f"FILE is a regular file or a pipe of at most {MAX_BYTES // 2**20} MiB. Every field "
+                    "is checked: a benchmark of a bench case whose numbers are not times (a median that "
+                    "is not a positive number of seconds, rounds that are not a whole number, ...) "
+                    "stops the import with a message naming it; benchmarks that name no bench case are "
+                    "skipped. Files without raw samples (stats.data, which pytest-benchmark's "
+                    "--benchmark-save files lack unless --benchmark-save-data is given) import their "
+                    "medians, and bench compare then compares medians without a significance test.",
     )
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--machine", required=True, metavar="NAME", help="machine folder to store it under")
@@ -25,29 +33,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench import export, machine, store
+    from bench import importer, machine, store, writable
     from bench.commands.run import new_run_id
 
     machine.check_name(args.machine)
-    try:
-        doc = json.loads(args.file.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {args.file} as JSON ({exc})") from exc
-    if not isinstance(doc, dict) or "benchmarks" not in doc:
-        raise UserError(f"{args.file} is not a pytest-benchmark file (no 'benchmarks')")
+    importer.check_source(args.file)
+    # Where it goes is checked before the file is read.
+    writable.folder(args.results, "--results")
+    writable.folder(args.results / args.machine, "--results")
+    doc = importer.read_document(args.file)
     run_id = new_run_id()
-    records, skipped = export.from_pytest_benchmark(doc, run_id, args.machine)
-    if not records:
+    path = args.results / args.machine / f"{run_id}.parquet"
+    while path.exists():  # a run is never overwritten
+        run_id = new_run_id()
+        path = path.with_name(f"{run_id}.parquet")
+    try:
+        found = importer.records(doc, run_id, args.machine)
+    except UserError as exc:
+        raise UserError(f"{args.file}: {exc}") from None
+    if not found.records:
         raise UserError(f"{args.file} has no benchmark that names a bench suite, case, framework "
                         "and phase (only files from bench export or pytest suites/ can be imported)")
-    path = args.results / args.machine / f"{run_id}.parquet"
-    writer = store.ResultsWriter(path, {"run_id": run_id, "machine": args.machine,
-                                        "imported_from": str(args.file),
-                                        "fingerprint": {"cpu": (doc.get("machine_info") or {})
-                                                        .get("processor", "")}})
-    writer.append(records)
-    writer.close()
-    for name in skipped:
+    meta = {"run_id": run_id, "machine": args.machine, "imported_from": str(args.file),
+            "fingerprint": {"cpu": found.processor}}
+    if found.threads is not None:
+        meta["settings"] = {"threads": found.threads}
+    writer = store.ResultsWriter(path, meta)
+    try:
+        writer.append(found.records)
+        writer.close()
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror or exc})") from exc
+    for name in found.skipped:
         print(f"skipped (not a bench case): {name}")
-    print(f"imported {len(records)} benchmarks: {path}")
+    print(f"imported {len(found.records)} benchmarks: {path}")
     return 0

@@ -31,12 +31,15 @@ def _values(suite: discovery.Suite) -> dict[str, list[int]]:
 
 def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
+    from rich.text import Text
 
-    from bench.console import err, out
+    from bench.console import out, warn
 
     directory = args.suites or discovery.default_dir()
     suites, problems = discovery.load_dir(directory)
-    table = Table(title=f"suites in {directory}")
+    # Every cell is Text: names, descriptions and GRID keys are the suite author's data,
+    # and a "[/]" in them is text to show, not markup to parse.
+    table = Table(title=Text(f"suites in {directory}", style="table.title"))
     for col in ("suite", "description", "grid", "cases", "quick subset", "frameworks"):
         table.add_column(col)
     for s in suites:
@@ -44,10 +47,11 @@ def handle(args: argparse.Namespace) -> int:
         if isinstance(s.grid, list):
             grid += "\n(sweeps, not every combination)"
         quick = "\n".join(c.id for c in s.cases(quick=True))
-        table.add_row(s.name, s.description, grid, str(len(s.cases())), quick, ", ".join(s.frameworks))
+        table.add_row(Text(s.name), Text(s.description), Text(grid), str(len(s.cases())), Text(quick),
+                      ", ".join(s.frameworks))
     out.print(table)
     for message in problems:
-        err.print(f"[yellow]broken suite: {message}[/]")
+        warn(f"broken suite: {message}")
 
     gpus = machine.gpus()
     devices = ["cpu"] + [f"cuda:{g['index']} ({g['name']})" for g in gpus]
@@ -57,8 +61,8 @@ def handle(args: argparse.Namespace) -> int:
     for name in FRAMEWORKS:
         mod = frameworks.get(name)
         version = mod.version() if mod.available() else f"no: pip install 'bench[{name}]'"
-        fw.add_row(name, version, ", ".join(mod.MODES))
+        fw.add_row(name, Text(version), ", ".join(mod.MODES))  # "bench[torch]" is not a style tag
     out.print(fw)
-    out.print(f"devices on this machine: {', '.join(devices)}")
+    out.print(Text(f"devices on this machine: {', '.join(devices)}"))  # GPU names come from the driver
     out.print("(`bench env` shows which devices each framework can actually use)")
     return 0

@@ -3,21 +3,51 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import secrets
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import defaults, discovery, frameworks, machine, runner
+from bench import analysis, defaults, discovery, frameworks, machine, runner
 from bench.device import Device
-from bench.errors import UserError
+from bench.errors import UserError, did_you_mean
 from bench.spec import FRAMEWORKS, Case, Record, Settings
 
 QUICK_BUDGET_S = defaults.QUICK_BUDGET_S
 DEFAULT_BUDGET_S = defaults.BUDGET_S
 QUICK_PROCESSES = defaults.QUICK_PROCESSES
 DEFAULT_PROCESSES = defaults.PROCESSES
+
+# Sane bounds of the numbers a run takes (larger ones overflow the waits and
+# timers, or the frameworks' seeds, long after the run started).
+MAX_BUDGET_S = 3600.0  # one hour of timed blocks per case
+MAX_TIMEOUT_S = 86400.0  # one day without progress
+MAX_SEED = 2**32 - 1  # NumPy's and JAX's seeds are 32-bit
+# A machine name is a folder name, and run files sit under it: well below
+# the 255 bytes a file name may have.
+MAX_MACHINE_CHARS = 100
+
+# bench run's exit codes (the others: 0 every row measured, 1 some did not,
+# 2 a usage error, from bench.cli).
+EXIT_UNWRITABLE = 3
+EXIT_INTERRUPTED = 130
+EXIT_CODES = (
+    "Exit codes: 0 every row measured; 1 some rows failed, errored or crashed; 2 a mistake in the "
+    "command (nothing was run); 3 the results file could not be written during the run (the run stops, "
+    "the last complete file is kept); 130 interrupted by Ctrl-C or SIGTERM (the cases finished so far "
+    "are kept)."
+)
+
+
+class ResultsUnwritable(Exception):
+    """The results file could not be written during the run: the run stops (exit code 3)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Each framework runs in its own worker process; results go to "
             "RESULTS/<machine>/<run-id>.parquet as each case completes."
         ),
+        epilog=EXIT_CODES,
     )
     p.add_argument("--device", default="cpu", metavar="LIST",
                    help="comma-separated devices: cpu, cuda, cuda:N (default: cpu)")
@@ -73,14 +104,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--machine", default=None, metavar="NAME",
                    help="name of this machine's results folder (default: from the hardware fingerprint)")
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                   help="results tree (default: ./results)")
+                   help="results tree (default: ./results); checked writable before anything runs")
     p.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
                    help="write the HTML report of the run to DIR/<run-id>.html (default: ./reports)")
     p.add_argument("--no-report", action="store_true", help="write no HTML report")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and initial weights (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help=f"seed of data and initial weights, 0 to {MAX_SEED} (default 0)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help=f"kill a worker that makes no progress for this long (default: "
-                        f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger)")
+                   help=f"kill a worker that makes no progress for this long: the worker sends a heartbeat "
+                        f"while timed blocks keep ending, so a slow case is not hung, but one call (or "
+                        f"a stage of a case such as building the model) must end within it (default: "
+                        f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger; "
+                        f"at most {MAX_TIMEOUT_S:.0f})")
     p.set_defaults(handler=handle)
 
 
@@ -109,7 +144,8 @@ def parse_frameworks(value: str) -> list[str]:
     names = [n.lower() for n in _split(value)]
     for n in names:
         if n not in FRAMEWORKS:
-            raise UserError(f"unknown framework {n!r}: choose from {', '.join(FRAMEWORKS)}")
+            raise UserError(f"unknown framework {n!r}: {did_you_mean(n, FRAMEWORKS)}"
+                            f"choose from {', '.join(FRAMEWORKS)}")
     if not names:
         names = [n for n in FRAMEWORKS if frameworks.get(n).available()]
         if not names:
@@ -141,7 +177,9 @@ def parse_modes(value: str, names: list[str]) -> list[tuple[str, str]]:
             having = {(n, item) for n in names if item in modes[n]}
             if not having:
                 known = "; ".join(f"{n}: {', '.join(m)}" for n, m in modes.items())
-                raise UserError(f"unknown mode {item!r}: modes are {known} (or default, all)")
+                every = {m for ms in modes.values() for m in ms} | {"default", "all"}
+                raise UserError(f"unknown mode {item!r}: {did_you_mean(item, every)}"
+                                f"modes are {known} (or default, all)")
             chosen |= having
     return [(n, m) for n in names for m in modes[n] if (n, m) in chosen]
 
@@ -182,12 +220,15 @@ def make_settings(args: argparse.Namespace) -> Settings:
         raise UserError(f"--threads {threads}: this machine lets bench use 1 to {usable} CPUs")
     budget = args.budget if args.budget is not None else (
         QUICK_BUDGET_S if args.quick else DEFAULT_BUDGET_S)
-    if not budget > 0:
-        raise UserError(f"--budget {budget}: give a positive number of seconds")
+    if not 0 < budget <= MAX_BUDGET_S:
+        raise UserError(f"--budget {budget}: give a number of seconds above 0 and at most {MAX_BUDGET_S:.0f}")
     timeout = args.timeout if args.timeout is not None else max(
         defaults.TIMEOUT_S, defaults.TIMEOUT_BUDGETS * budget)
-    if not timeout > 0:
-        raise UserError(f"--timeout {timeout}: give a positive number of seconds")
+    if not 0 < timeout <= MAX_TIMEOUT_S:
+        raise UserError(f"--timeout {timeout}: give a number of seconds above 0 and at most "
+                        f"{MAX_TIMEOUT_S:.0f} (one day)")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed {args.seed}: give an integer from 0 to {MAX_SEED}")
     processes = args.processes if args.processes is not None else (
         QUICK_PROCESSES if args.quick else DEFAULT_PROCESSES)
     if not 1 <= processes <= 100:
@@ -198,21 +239,85 @@ def make_settings(args: argparse.Namespace) -> Settings:
     max_time = args.max_time if args.max_time is not None else defaults.MAX_TIME_S
     if args.max_time is not None and args.precision is None:
         raise UserError("--max-time caps --precision: give --precision too")
-    if not max_time > 0:
-        raise UserError(f"--max-time {max_time}: give a positive number of seconds")
+    if not 0 < max_time <= MAX_TIMEOUT_S:
+        raise UserError(f"--max-time {max_time}: give a number of seconds above 0 and at most "
+                        f"{MAX_TIMEOUT_S:.0f}")
     if args.timeout is None:  # a worker adding rounds for --max-time is not hung
         timeout = max(timeout, 2 * max_time + defaults.TIMEOUT_S if args.precision else timeout)
+        # The waits for a worker cannot take more (and a heartbeat makes the rule moot).
+        timeout = min(timeout, MAX_TIMEOUT_S)
     return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget / processes,
                     quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2, processes=processes,
                     precision=args.precision, max_time_s=max_time)
 
 
 def new_run_id() -> str:
+    """The time (UTC, to the second) and 64 random bits: two runs never share an id."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{secrets.token_hex(8)}"
+
+
+def check_machine(name: str) -> str:
+    """``--machine``: a sane folder name (bench.machine's rule, and short enough), or a UserError."""
+    machine.check_name(name)
+    if len(name) > MAX_MACHINE_CHARS:
+        raise UserError(f"--machine {name[:20]}...: {len(name)} characters; use at most {MAX_MACHINE_CHARS}")
+    return name
+
+
+def check_writable(folder: Path, option: str = "--results") -> None:
+    """UserError unless a file can be created in ``folder``; folders made for the check are removed."""
+    made: list[Path] = []
+    try:
+        for p in reversed((folder, *folder.parents)):
+            if p.is_dir():
+                continue
+            if p.exists() or p.is_symlink():
+                raise UserError(f"{option}: {p} is not a folder: choose a folder with {option}")
+            p.mkdir()
+            made.append(p)
+        fd, probe = tempfile.mkstemp(prefix=".bench-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise UserError(f"{option}: cannot write in {folder} ({why}): choose a writable folder with "
+                        f"{option}") from None
+    finally:
+        # The results file makes its folder when it is first written: a run that
+        # measures nothing leaves nothing behind.
+        for p in reversed(made):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (what ``timeout`` and job schedulers send) ends the run as Ctrl-C does.
+
+    The handler raises KeyboardInterrupt in the main thread: the worker is
+    killed, the cases finished so far are kept, and the exit code is 130.
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def handle(args: argparse.Namespace) -> int:
+    with terminate_as_interrupt():
+        return _handle(args)
+
+
+def _handle(args: argparse.Namespace) -> int:
     # Validate everything before starting anything.
     from bench import console, quality, store
 
@@ -222,24 +327,25 @@ def handle(args: argparse.Namespace) -> int:
     pairs = parse_modes(args.mode, names)
     suites, problems = discovery.select(args.suites or discovery.default_dir(), _split(args.suite))
     if args.machine is not None:
-        machine.check_name(args.machine)
+        check_machine(args.machine)
     cases = parse_cases(args.case, suites)
     jobs = runner.plan(pairs, devices, suites, args.quick, cases)
     if not jobs:
         raise UserError("no suite supports the frameworks asked for: see `bench list`")
+    fingerprint = machine.fingerprint()
+    name = args.machine or machine.machine_id(fingerprint)
+    check_writable(args.results / name)
     for message in problems:
-        console.err.print(f"[yellow]skipping a broken suite: {message}[/]")
+        console.warn(f"skipping a broken suite: {message}")
     for s in suites:
         lacking = [n for n in names if n not in s.frameworks]
         if lacking:
-            console.err.print(f"[yellow]suite {s.name} has no {', '.join(lacking)} version: skipped there[/]")
+            console.warn(f"suite {s.name} has no {', '.join(lacking)} version: skipped there")
     console.err.print(
         "modes: " + ", ".join(f"{fw} {mode}" for fw, mode in pairs)
         + ("" if args.mode != "default" else " (the defaults; --mode all runs every mode)")
     )
 
-    fingerprint = machine.fingerprint()
-    name = args.machine or machine.machine_id(fingerprint)
     run_id = new_run_id()
     path = args.results / name / f"{run_id}.parquet"
     writer = store.ResultsWriter(path, {
@@ -248,15 +354,48 @@ def handle(args: argparse.Namespace) -> int:
         "devices": devices, "frameworks_requested": names,
         "suites": [s.name for s in suites],
     })
-    envs, held, interrupted = _measure(jobs, settings, run_id, name, writer)
-    if not writer.records:
-        reasons = "; ".join(f"{k}: {v.get('unavailable')}" for k, v in envs.items())
-        if interrupted:
-            raise KeyboardInterrupt
-        raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
-    writer.records.extend(held)
-    writer.close(frameworks=envs, interrupted=interrupted, quality=quality.summary(writer.records))
+    try:
+        envs, held, interrupted = _measure(jobs, settings, run_id, name, writer)
+        if not writer.records:
+            reasons = "; ".join(f"{k}: {v.get('unavailable')}" for k, v in envs.items())
+            if interrupted:
+                raise KeyboardInterrupt
+            raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
+        writer.records.extend(held)
+        # The processes' intervals, narrowed by the spread the run's cases share.
+        writer.records[:] = analysis.pool(writer.records)
+        try:
+            writer.close(frameworks=envs, interrupted=interrupted, quality=quality.summary(writer.records))
+        except OSError as exc:
+            raise ResultsUnwritable(exc) from exc
+    except ResultsUnwritable as exc:
+        return _unwritable(path, writer.written, exc)
     return _finish(args, writer, path, run_id, interrupted)
+
+
+def _unwritable(path: Path, written: bool, exc: ResultsUnwritable) -> int:
+    """One line: what could not be written, and which file holds the run so far; exit code 3.
+
+    ``written``: whether this run's file was written once (the file at
+    ``path`` may be another run's, which the writer refused to replace).
+    """
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+    why = (cause.strerror or str(cause)) if cause is not None else str(exc)
+    # Every write replaces the file whole: it holds the cases up to the last one written.
+    kept = f"the last complete results file is {path}" if written else "no results file was written"
+    print(f"bench: error: cannot write {path} ({why}): the run stopped; {kept}", file=sys.stderr)
+    return EXIT_UNWRITABLE
+
+
+def _sink(write: Callable[[list[Record]], None]) -> Callable[[list[Record]], None]:
+    """``write`` with its OSError (a full disk, a folder gone) turned into ResultsUnwritable."""
+    def sink(records: list[Record]) -> None:
+        try:
+            write(records)
+        except OSError as exc:
+            raise ResultsUnwritable(exc) from exc
+
+    return sink
 
 
 def _measure(jobs: list[runner.Job], settings: Settings, run_id: str, name: str, writer
@@ -278,7 +417,7 @@ def _measure(jobs: list[runner.Job], settings: Settings, run_id: str, name: str,
                     if repeat and "unavailable" in envs.get(key, {}):
                         progress.job_finished(job, runner.JobOutcome())
                         continue
-                    sink = writer.merge if repeat else writer.append
+                    sink = _sink(writer.merge if repeat else writer.append)
                     outcome = runner.run_job(job, settings, run_id, name, progress, sink, repeat)
                     if not repeat:
                         envs[key] = outcome.env or {"unavailable": outcome.unavailable}
@@ -291,26 +430,25 @@ def _measure(jobs: list[runner.Job], settings: Settings, run_id: str, name: str,
 
 def _finish(args: argparse.Namespace, writer, path: Path, run_id: str, interrupted: bool) -> int:
     """Summary, quality warning, report; the exit code."""
-    from rich.markup import escape
+    from rich.text import Text
 
     from bench import console
 
     console.out.print(console.summary(writer.records))
     warning = console.quality_warning(writer.records)
     if warning:
-        console.err.print(f"[yellow]{escape(warning)}[/]")
-    console.out.print(f"results: {path}")
+        console.warn(warning)
+    console.out.print(Text(f"results: {path}"))
     if not args.no_report:
         from bench import report
 
         try:
-            console.out.print(f"report: {report.write([path], args.reports / f'{run_id}.html')}")
+            console.out.print(Text(f"report: {report.write([path], args.reports / f'{run_id}.html')}"))
         except Exception as exc:  # the results are stored: a report failure must not lose the run
-            console.err.print(f"[yellow]no report written ({escape(str(exc))}); retry with "
-                              f"`bench report {path}`[/]")
+            console.warn(f"no report written ({exc}); retry with `bench report {path}`")
     if interrupted:
         console.err.print("[yellow]interrupted: the results file holds the cases finished so far[/]")
-        return 130
+        return EXIT_INTERRUPTED
     bad = [r for r in writer.records if r.status in ("failed", "error", "crashed")]
     if bad:
         console.err.print(f"[yellow]{len(bad)} rows did not measure (status failed, error or crashed)[/]")

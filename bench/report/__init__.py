@@ -5,16 +5,26 @@ results files (run files, machine folders or trees) and writes the page. The
 page loads nothing from the network: figures are inline SVG, the tables are
 downloadable from data: URIs, and every value from a results file is escaped.
 
+``write`` never replaces what it reads or a results file, writes a regular
+file atomically (a hidden temporary file renamed over it, removed if the write
+fails), writes through a character device or FIFO (``-o /dev/stdout``), and
+refuses folders and other special files.
+
 matplotlib and jinja2 are imported here only, never by ``import bench``.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read", "render", "write"]
+__all__ = ["check_output", "read", "render", "write"]
+
+_PARQUET_MAGIC = b"PAR1"
 
 
 def read(sources: Iterable[Path | str]) -> tuple[Any, list[dict[str, Any]]]:
@@ -39,20 +49,87 @@ def render(df: Any, metadata: Mapping[str, Any] | Iterable[Mapping[str, Any]] | 
     return page.render_page(d, figures.build(d), title)
 
 
+def check_output(out_path: Path | str, inputs: Iterable[Path] = ()) -> Path:
+    """Where the page for ``out_path`` goes, or a ``UserError`` saying why not there.
+
+    A regular file is replaced where its links lead (the links stay links); a
+    character device or FIFO is returned as named, to be written through.
+
+    Refused: an empty name, a ``.parquet`` name, any of ``inputs``, an existing
+    results (Parquet) file, a folder, a block device or socket, a path under a file.
+    """
+    from bench.errors import UserError
+
+    if not str(out_path).strip():
+        raise UserError("the report's file name is empty: give -o FILE.html")
+    out = Path(out_path)
+    if out.suffix.lower() == ".parquet":
+        raise UserError(f"{out} is a results file name: the report is HTML, give -o FILE.html")
+    target = Path(os.path.realpath(out))
+    if target in {Path(os.path.realpath(p)) for p in inputs}:
+        raise UserError(f"{out} is one of the results files being read: give another -o FILE.html")
+    try:
+        st = os.stat(out)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
+    if st is None:
+        folder = target.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UserError(f"cannot write the report to {out}: {folder} is a file, not a folder")
+        return target
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{out} is a folder: give a file name, such as {out / 'report.html'}")
+    if stat.S_ISREG(st.st_mode):
+        try:
+            with open(target, "rb") as fh:
+                head = fh.read(len(_PARQUET_MAGIC))
+        except OSError:
+            head = b""
+        if head == _PARQUET_MAGIC:
+            raise UserError(f"{out} is a Parquet (results) file: it is not overwritten; give -o FILE.html")
+        return target
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        # Written through as named: /dev/stdout links to a pipe that has no path to resolve to.
+        return out
+    raise UserError(f"{out} is a special file (block device or socket): give -o FILE.html")
+
+
+def _write_text(target: Path, text: str) -> None:
+    """``text`` into ``target``: through it when it is a device or FIFO, else atomically."""
+    if target.exists() and not target.is_file():  # check_output let only a device or FIFO through
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half page behind
+        raise
+
+
 def write(sources: Path | str | Iterable[Path | str], out_path: Path | str) -> Path:
-    """Read the results under ``sources``, render the page and write it to ``out_path``."""
+    """Read the results under ``sources``, render the page and write it to ``out_path``.
+
+    ``out_path`` is checked (``check_output``) before anything is read.
+    """
+    from bench import store
     from bench.errors import UserError
 
     if isinstance(sources, str | Path):
         sources = [sources]
+    sources = list(sources)
+    target = check_output(out_path, store.expand(sources))
     df, metadata = read(sources)
     html = render(df, metadata)
-    out = Path(out_path)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
+        _write_text(target, html)
     except OSError as exc:
-        raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
-    return out
+        raise UserError(f"cannot write the report to {out_path}: {exc.strerror or exc}") from exc
+    return Path(out_path)

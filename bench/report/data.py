@@ -82,6 +82,9 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
                .rename(columns={"flops": "size"}))
     df = df.merge(forward, on=["suite", "case"], how="left")
     df["size"] = df["size"].fillna(df["flops"] / df["theory_ratio"])
+    # Quotients of stored values can overflow or divide by zero: not a number to show or plot.
+    for col in ("flops_per_s", "size"):
+        df[col] = df[col].astype(float).where(np.isfinite(df[col].astype(float)), math.nan)
     return df
 
 
@@ -131,7 +134,7 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
         within = med <= CHEAP_GRADIENT_BOUND
         # One decimal, the interval rounded outwards so that it still holds the median.
         interval = (f" [{math.floor(lo * 10 + 1e-9) / 10:.1f}, {math.ceil(hi * 10 - 1e-9) / 10:.1f}]"
-                    if math.isfinite(lo) and math.isfinite(hi) else "")
+                    if math.isfinite(lo * 10) and math.isfinite(hi * 10) else "")
         sentence = f"Gradients cost {med:.1f}× the forward pass{interval}"
         if theory.size:
             sentence += f"; counting FLOPs predicts {th_med:.1f}×"
@@ -178,12 +181,18 @@ def case_params(case: str, params: str = "") -> dict[str, float]:
         return out
     try:
         d = json.loads(params) if isinstance(params, str) and params else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # params come from a file: any text, nested any depth
         return {}
     if not isinstance(d, dict):
         return {}
-    return {str(k): float(v) for k, v in d.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)}
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            try:
+                out[str(k)] = float(v)
+            except OverflowError:  # an integer beyond any float is no parameter to plot
+                continue
+    return out
 
 
 def sweeps(cases: list[str]) -> list[dict[str, Any]]:
@@ -582,12 +591,15 @@ def data_uri(text: str, mime: str) -> str:
 
 
 def downloads(data: ReportData) -> list[dict[str, str]]:
+    """The report's embedded downloads; the CSVs' texts cannot run as spreadsheet formulas."""
+    from bench.export import inert
+
     long = data.rows.drop(columns=[c for c in (*LIST_COLUMNS, "series", "size") if c in data.rows])
     return [
         {"label": "per-case table (CSV)", "file": "bench-cases.csv",
-         "href": data_uri(data.cases.to_csv(index=False), "text/csv")},
+         "href": data_uri(inert(data.cases).to_csv(index=False), "text/csv")},
         {"label": "per-case table (Markdown)", "file": "bench-cases.md",
          "href": data_uri(markdown_table(data.cases), "text/markdown")},
         {"label": "every row, all columns but the raw samples and loss curves (CSV)",
-         "file": "bench-rows.csv", "href": data_uri(long.to_csv(index=False), "text/csv")},
+         "file": "bench-rows.csv", "href": data_uri(inert(long).to_csv(index=False), "text/csv")},
     ]

@@ -156,6 +156,31 @@ def to_svg(fig: Figure, prefix: str, title: str) -> str:
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+FLAGGED = ("noisy", "unreliable")
+
+
+def mark_flagged(ax, x, y, quality: pd.Series, color, ms: float = 3.5, marker: str = "o") -> None:
+    """Draw the points of noisy or unreliable rows again, hollow, over the filled ones.
+
+    A hollow point says "do not read much into this one"; the table beside the
+    figure says which rule flagged it.
+    """
+    bad = quality.isin(FLAGGED).to_numpy()
+    if bad.any():
+        ax.plot(np.asarray(x)[bad], np.asarray(y)[bad], ls="none", marker=marker, ms=ms + 0.5,
+                mfc="white", mec=color, mew=1.2, zorder=3)
+
+
+def flagged_handle() -> Line2D:
+    """The legend entry for ``mark_flagged``'s hollow points."""
+    return Line2D([], [], color="0.3", marker="o", mfc="white", ls="none", ms=4,
+                  label="hollow: noisy or unreliable")
+
+
+def _any_flagged(rows: pd.DataFrame) -> list[Line2D]:
+    return [flagged_handle()] if "quality" in rows and rows["quality"].isin(FLAGGED).any() else []
+
+
 def _tick_label(v: float) -> str:
     """Plain text: 0.05, 20, 500, 2×10⁶, 10⁷ (no mathtext)."""
     if v <= 0 or not math.isfinite(v):
@@ -247,6 +272,8 @@ def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
                 order = np.argsort(x)
                 ax.plot(x[order], p["median_s"].to_numpy()[order] * 1e3, ls=ls, marker=marker, ms=3,
                         lw=1, color=pal.color[label])
+                mark_flagged(ax, x, p["median_s"].to_numpy() * 1e3, p["quality"], pal.color[label], 3,
+                             marker)
         log_axes(ax, "y")
         ax.set_xticks(range(len(cases)), [text(c) for c in labels], rotation=90 if upright else 0,
                       fontsize=6.5)
@@ -256,14 +283,17 @@ def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         ax.set_ylabel("median ms per call")
     phases = [Line2D([], [], color="0.3", ls=ls, marker=m, ms=3, label=p)
               for p, (ls, m) in PHASE_STYLE.items() if p != "backward_split"]
-    _finish(fig, pal.series_handles(d.series) + phases)
+    _finish(fig, pal.series_handles(d.series) + phases + _any_flagged(ok))
     return fig, ""
 
 
 def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
-    g = d.ok[(d.ok["phase"] == "gradient") & d.ok["ratio"].notna() & (d.ok["size"] > 0)]
-    if g.empty:
+    grads = d.ok[(d.ok["phase"] == "gradient") & d.ok["ratio"].notna()]
+    g = grads[grads["size"] > 0]
+    if grads.empty:
         return None, "No gradient was measured."
+    if g.empty:  # e.g. an imported pytest-benchmark file: R without FLOP counts
+        return None, "No FLOP counts to plot R against problem size (the verdict table has R)."
     suites = sorted(g["suite"].unique())
     fig, axes = _grid(len(suites))
     n = len(d.series)
@@ -279,6 +309,7 @@ def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
             hi = np.nan_to_num(p["ratio_ci_high"].to_numpy() - r, nan=0.0).clip(0)
             ax.errorbar(p["size"].to_numpy() * jitter, r, yerr=[lo, hi], fmt="o", ms=3.5, elinewidth=1,
                         capsize=2, color=pal.color[label])
+            mark_flagged(ax, p["size"].to_numpy() * jitter, r, p["quality"], pal.color[label])
         th = s[["size", "theory_ratio"]].dropna().drop_duplicates().sort_values("size")
         if not th.empty:
             ax.plot(th["size"], th["theory_ratio"], "k_", ms=12, mew=2)
@@ -292,7 +323,7 @@ def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         ax.set_ylabel("R = T(gradient) / T(forward)")
     extra = [Line2D([], [], color="k", marker="_", ms=10, mew=2, ls="none", label="FLOP theory"),
              Line2D([], [], color="0.4", ls="--", label=f"cheap-gradient bound ≈ {CHEAP_GRADIENT_BOUND:.0f}")]
-    _finish(fig, pal.series_handles(d.series) + extra)
+    _finish(fig, pal.series_handles(d.series) + extra + _any_flagged(g))
     return fig, ""
 
 
@@ -312,6 +343,8 @@ def time_vs_flops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
             for suite, ss in s.groupby("suite"):
                 ax.scatter(ss["flops"], ss["median_s"], s=12, color=pal.color[label],
                            marker=pal.marker[suite])
+                mark_flagged(ax, ss["flops"], ss["median_s"], ss["quality"], pal.color[label], 3,
+                             pal.marker[suite])
             fit = _loglog_fit(s["flops"].to_numpy(float), s["median_s"].to_numpy(float))
             if fit:
                 slope, icpt = fit
@@ -324,7 +357,8 @@ def time_vs_flops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         ax.set_ylabel("median seconds per call")
         if fits:
             ax.legend(handles=fits, loc="upper left", fontsize=7)
-    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())), ncols=4)
+    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique()))
+            + _any_flagged(ok), ncols=4)
     return fig, ""
 
 
@@ -340,11 +374,14 @@ def gflops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
             for suite, s in p[p["series"] == label].groupby("suite"):
                 ax.scatter(s["size"], s["flops_per_s"] / 1e9, s=12, color=pal.color[label],
                            marker=pal.marker[suite])
+                mark_flagged(ax, s["size"], s["flops_per_s"] / 1e9, s["quality"], pal.color[label], 3,
+                             pal.marker[suite])
         log_axes(ax, "x", "y")
         ax.set_title(f"{phase}: achieved GFLOP/s")
         ax.set_xlabel("problem size: forward FLOPs")
         ax.set_ylabel("GFLOP/s")
-    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())), ncols=4)
+    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique()))
+            + _any_flagged(ok), ncols=4)
     return fig, ""
 
 
@@ -433,9 +470,10 @@ def device_speedup(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
 
 
 def first_call(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
-    ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["first_call_s"] > 0)]
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["first_call_s"] > 0)
+              & (d.ok["size"] > 0)]  # the x axis is the problem size, on a log scale
     if ok.empty:
-        return None, "No first call was timed."
+        return None, "No first call was timed (with a FLOP count to place it by size)."
     phases = [p for p in ("forward", "gradient", "step") if (ok["phase"] == p).any()]
     fig, axes = _grid(len(phases), ncols=3, axes_h=2.4)
     for ax, phase in zip(axes, phases, strict=True):
