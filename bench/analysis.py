@@ -92,6 +92,8 @@ def merge(old: Sequence[Record], new: Sequence[Record]) -> list[Record]:
     out = []
     for phase in PHASES:
         a, b = before.get(phase), after.get(phase)
+        if a is None and b is None:  # a phase neither process has a row for
+            continue
         if a is None or a.status != "ok" or b is None or b.status != "ok":
             out.append(a if a is not None else b)
             continue

@@ -55,20 +55,53 @@ def verdict(base: Sequence[float], new: Sequence[float], min_effect: float = MIN
 
     Fewer than MIN_SAMPLES on a side admit no test: the call is then
     NO_SAMPLES (a side has none) or FEW_SAMPLES, never "no significant change".
+    One row of ``verdicts``.
     """
-    from scipy import stats as sps
+    value, low, high, p, call = verdicts([np.asarray(base, dtype=float)], [np.asarray(new, dtype=float)],
+                                         min_effect, alpha)
+    return Verdict(stats.Interval(float(value[0]), float(low[0]), float(high[0])), float(p[0]), str(call[0]))
 
-    a, b = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
-    speedup = stats.ratio_of_medians(a, b)
-    if len(a) < MIN_SAMPLES or len(b) < MIN_SAMPLES:
-        return Verdict(speedup, math.nan, NO_SAMPLES if not len(a) or not len(b) else FEW_SAMPLES)
-    p = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    call = "no significant change"
-    if p < alpha and speedup.value >= 1 + min_effect:
-        call = "faster"
-    elif p < alpha and speedup.value <= 1 / (1 + min_effect):
-        call = "slower"
-    return Verdict(speedup, p, call)
+
+def verdicts(base: Sequence[object], new: Sequence[object], min_effect: float = MIN_EFFECT,
+             alpha: float = ALPHA) -> tuple[np.ndarray, ...]:
+    """``verdict`` of many rows at once (row i: ``base[i]`` against ``new[i]``), vectorised.
+
+    Returns arrays ``(speedup, ci_low, ci_high, p_value, call)``; the CIs and
+    tests are ``bench.batch``'s, which stacks the rows that have the same
+    numbers of samples, so 100,000 rows take seconds, not a quarter of an hour.
+    """
+    from bench import batch
+
+    a, b = batch.as_arrays(base), batch.as_arrays(new)
+    value, low, high = batch.ratio_of_medians(a, b)
+    na = np.array([len(x) for x in a], dtype=int)
+    nb = np.array([len(x) for x in b], dtype=int)
+    tested = (na >= MIN_SAMPLES) & (nb >= MIN_SAMPLES)
+    p = np.full(len(a), math.nan)
+    if tested.any():
+        rows = np.flatnonzero(tested)
+        p[rows] = batch.mannwhitney_p([a[i] for i in rows], [b[i] for i in rows])
+    significant = p < alpha
+    call = np.full(len(a), "no significant change", dtype=object)
+    call[significant & (value <= 1 / (1 + min_effect))] = "slower"
+    call[significant & (value >= 1 + min_effect)] = "faster"
+    call[~tested] = np.where((na == 0) | (nb == 0), NO_SAMPLES, FEW_SAMPLES)[~tested]
+    return value, low, high, p, call
+
+
+def _numbers(df, col: str):
+    """A column as floats, NaN where it is missing, None or not a number (files may lack a column)."""
+    import pandas as pd
+
+    if col not in df.columns:
+        return np.full(len(df), math.nan)
+    return pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
+
+
+def _measured(df):
+    """The rows that are compared: measured (ok), not the derived backward, the last of duplicates."""
+    ok = df[(df.status == "ok") & (df.phase != "backward")]
+    return ok.drop_duplicates(list(KEYS), keep="last")
 
 
 def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
@@ -79,51 +112,53 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     its CI, the p-value and the call, then both sides' memory (``base_`` and
     ``new_`` of each of MEMORY_COLUMNS) and ``peak_bytes_ratio`` = new / base
     peak; and the rows of either side that have no partner, with the side
-    they came from (nothing is dropped silently).
+    they came from (nothing is dropped silently). Vectorised over the rows
+    (``verdicts``): two runs of 100,000 rows compare in seconds.
     """
     import pandas as pd
 
-    def measured(df):
-        ok = df[(df.status == "ok") & (df.phase != "backward")]
-        return ok.drop_duplicates(list(KEYS), keep="last").set_index(list(KEYS))
-
-    def number(df, key, col: str) -> float:
-        value = df.loc[key, col] if col in df.columns else math.nan
-        return math.nan if value is None or pd.isna(value) else float(value)
-
-    b, n = measured(base), measured(new)
-    rows = []
-    for key in b.index.intersection(n.index):
-        v = verdict(_samples(b, key), _samples(n, key), min_effect, alpha)
-        if v.call in UNTESTED:
-            # No test: the stored medians (what the files hold) make the speedup.
-            speedup = _speedup_of_medians(number(b, key, "median_s"), number(n, key, "median_s"))
-            v = Verdict(stats.Interval(speedup, math.nan, math.nan), math.nan, v.call)
-        unreliable = [side for side, df in (("base", b), ("new", n)) if _quality(df, key) == "unreliable"]
-        if unreliable:
-            # An unreliable measurement on either side supports no call at all.
-            v = Verdict(v.speedup, v.p_value, INCONCLUSIVE)
-        memory = {f"{side}_{col}": number(df, key, col)
-                  for col in MEMORY_COLUMNS for side, df in (("base", b), ("new", n))}
-        rows.append({
-            **dict(zip(KEYS, key, strict=True)),
-            "base_median_s": b.loc[key, "median_s"], "new_median_s": n.loc[key, "median_s"],
-            "speedup": v.speedup.value, "speedup_ci_low": v.speedup.low,
-            "speedup_ci_high": v.speedup.high, "p_value": v.p_value, "verdict": v.call,
-            **memory, "peak_bytes_ratio": _quotient(memory["new_peak_bytes"], memory["base_peak_bytes"]),
-        })
-    memory_cols = [f"{side}_{col}" for col in MEMORY_COLUMNS for side in ("base", "new")]
-    table = pd.DataFrame(rows, columns=[*KEYS, "base_median_s", "new_median_s", "speedup",
-                                        "speedup_ci_low", "speedup_ci_high", "p_value", "verdict",
-                                        *memory_cols, "peak_bytes_ratio"])
-    only_base = b.index.difference(n.index).to_frame(index=False).assign(side="base only")
-    only_new = n.index.difference(b.index).to_frame(index=False).assign(side="new only")
+    b, n = _measured(base), _measured(new)
+    wanted = ["median_s", "samples_s", "quality", *MEMORY_COLUMNS]
+    sides = [df[list(KEYS)].assign(**{c: (df[c] if c in df.columns else None) for c in wanted})
+             .reset_index(drop=True) for df in (b, n)]
+    m = sides[0].merge(sides[1], on=list(KEYS), how="inner", suffixes=("_b", "_n"), sort=False)
+    value, low, high, p, call = verdicts(m["samples_s_b"].tolist(), m["samples_s_n"].tolist(),
+                                         min_effect, alpha)
+    base_med, new_med = _numbers(m, "median_s_b"), _numbers(m, "median_s_n")
+    untested = np.isin(call, UNTESTED)
+    # No test: the stored medians (what the files hold) make the speedup, without an interval.
+    value = np.where(untested, _speedups_of_medians(base_med, new_med), value)
+    low, high, p = (np.where(untested, math.nan, x) for x in (low, high, p))
+    # An unreliable measurement on either side supports no call at all.
+    unreliable = (m["quality_b"] == "unreliable").to_numpy() | (m["quality_n"] == "unreliable").to_numpy()
+    call = np.where(unreliable, INCONCLUSIVE, call)
+    memory = {f"{side}_{col}": _numbers(m, f"{col}_{suffix}")
+              for col in MEMORY_COLUMNS for side, suffix in (("base", "b"), ("new", "n"))}
+    table = pd.DataFrame({
+        **{k: m[k].to_numpy() for k in KEYS},
+        "base_median_s": base_med, "new_median_s": new_med, "speedup": value, "speedup_ci_low": low,
+        "speedup_ci_high": high, "p_value": p, "verdict": call, **memory,
+        "peak_bytes_ratio": _quotients(memory["new_peak_bytes"], memory["base_peak_bytes"]),
+    })
+    bi, ni = b.set_index(list(KEYS)).index, n.set_index(list(KEYS)).index
+    only_base = bi.difference(ni).to_frame(index=False).assign(side="base only")
+    only_new = ni.difference(bi).to_frame(index=False).assign(side="new only")
     return table, pd.concat([only_base, only_new], ignore_index=True)
 
 
-def _samples(df, key) -> np.ndarray:
-    value = df.loc[key, "samples_s"]
-    return np.asarray(value if value is not None else (), dtype=float)
+def _quotients(x: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """x / of where both are finite and ``of`` positive, else NaN (``_quotient`` of whole columns)."""
+    ok = np.isfinite(x) & np.isfinite(of) & (of > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, x / np.where(ok, of, 1.0), math.nan)
+
+
+def _speedups_of_medians(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``_speedup_of_medians`` of whole columns."""
+    ok = np.isfinite(base) & np.isfinite(new) & (base > 0) & (new > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = np.where(ok, base / np.where(ok, new, 1.0), math.nan)
+    return np.where(np.isfinite(q), q, math.nan)
 
 
 def regressions(table, at: float):
@@ -133,23 +168,6 @@ def regressions(table, at: float):
         return table
     called = table.verdict.isin(["slower", *UNTESTED])
     return table[called & (table.speedup.astype(float) <= 1 / (1 + at))]
-
-
-def _quality(df, key) -> str:
-    value = df.loc[key, "quality"] if "quality" in df.columns else ""
-    return value if isinstance(value, str) else ""
-
-
-def _quotient(x: float, of: float) -> float:
-    return x / of if math.isfinite(x) and math.isfinite(of) and of > 0 else math.nan
-
-
-def _speedup_of_medians(base: float, new: float) -> float:
-    """base / new for two times (positive and finite), else NaN: a speedup only between times."""
-    if not (math.isfinite(base) and math.isfinite(new) and base > 0 and new > 0):
-        return math.nan
-    q = base / new
-    return q if math.isfinite(q) else math.nan
 
 
 def has_memory(table) -> bool:
@@ -169,35 +187,75 @@ def geomean_speedups(table):
     return out.assign(geomean_speedup=np.exp(out.log_speedup)).drop(columns="log_speedup")
 
 
+# Above this many rows a terminal table of every case is unreadable (and slow to print):
+# ``bench compare`` prints ``summary`` instead, and ``bench export`` gives the rows.
+TABLE_LIMIT = 200
+SUMMARY_KEYS = ("suite", "framework", "mode", "device", "phase")
+
+
+def summary(table):
+    """Per suite, framework, mode, device and phase: the cases, their geometric-mean speedup and
+    how many were called faster, slower, no change, inconclusive or untested (every row counts)."""
+    import pandas as pd
+
+    columns = [*SUMMARY_KEYS, "cases", "geomean_speedup", "faster", "slower", "no_change",
+               "inconclusive", "untested"]
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    speedup = table.speedup.astype(float)
+    logs = np.log(speedup.where(speedup > 0))
+    calls = table.verdict
+    t = pd.DataFrame({**{k: table[k] for k in SUMMARY_KEYS}, "log": logs,
+                      "faster": calls == "faster", "slower": calls == "slower",
+                      "no_change": calls == "no significant change", "inconclusive": calls == INCONCLUSIVE,
+                      "untested": calls.isin(UNTESTED)})
+    out = t.groupby(list(SUMMARY_KEYS), sort=True, dropna=False).agg(
+        cases=("log", "size"), log=("log", "mean"), faster=("faster", "sum"), slower=("slower", "sum"),
+        no_change=("no_change", "sum"), inconclusive=("inconclusive", "sum"),
+        untested=("untested", "sum")).reset_index()
+    return out.assign(geomean_speedup=np.exp(out["log"]))[columns]
+
+
 def _ratio_samples(df):
-    """Per-round R = T(gradient)/T(forward) of every measured case, keyed without the phase."""
+    """Per-round R = T(gradient)/T(forward) of every measured case, keyed without the phase.
+
+    A frame of the keys and ``R`` (one array per case), in the keys' sorted
+    order; cases whose two phases have different numbers of rounds are left out.
+    """
+    import pandas as pd
+
     keys = [k for k in KEYS if k != "phase"]
     ok = df[df.status == "ok"].drop_duplicates([*keys, "phase"], keep="last")
-    f = ok[ok.phase == "forward"].set_index(keys)
-    g = ok[ok.phase == "gradient"].set_index(keys)
-    out = {}
-    for key in g.index.intersection(f.index):
-        gs, fs = np.asarray(g.loc[key, "samples_s"]), np.asarray(f.loc[key, "samples_s"])
-        if len(gs) == len(fs) and len(gs):
-            out[key] = gs / fs
-    return out
+    f, g = (ok[ok.phase == phase][[*keys, "samples_s"]] for phase in ("forward", "gradient"))
+    m = g.merge(f, on=keys, how="inner", suffixes=("_g", "_f"))
+    ratios = []
+    for gs, fs in zip(m["samples_s_g"], m["samples_s_f"], strict=True):
+        gs, fs = (np.asarray(x if x is not None else (), dtype=float) for x in (gs, fs))
+        ratios.append(gs / fs if len(gs) == len(fs) and len(gs) else None)
+    out = m[keys].assign(R=pd.Series(ratios, index=m.index, dtype=object))
+    return out[out["R"].notna()].reset_index(drop=True)
 
 
 def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     """R in both runs, per matching case: the dimensionless ratio travels between machines."""
     import pandas as pd
 
+    from bench import batch
+
     keys = [k for k in KEYS if k != "phase"]
-    b, n = _ratio_samples(base), _ratio_samples(new)
-    rows = []
-    for key in sorted(set(b) & set(n)):
-        v = verdict(b[key], n[key], min_effect, alpha)
-        call = {"faster": "lower", "slower": "higher"}.get(v.call, v.call)
-        rb, rn = stats.median_ci(b[key]), stats.median_ci(n[key])
-        rows.append({**dict(zip(keys, key, strict=True)), "base_R": rb.value, "base_R_low": rb.low,
-                     "base_R_high": rb.high, "new_R": rn.value, "new_R_low": rn.low,
-                     "new_R_high": rn.high, "p_value": v.p_value, "R_change": call})
-    return pd.DataFrame(rows)
+    m = _ratio_samples(base).merge(_ratio_samples(new), on=keys, how="inner", suffixes=("_b", "_n"))
+    m = m.sort_values(keys, ignore_index=True)
+    columns = [*keys, "base_R", "base_R_low", "base_R_high", "new_R", "new_R_low", "new_R_high",
+               "p_value", "R_change"]
+    if m.empty:
+        return pd.DataFrame(columns=columns)
+    _, _, _, p, call = verdicts(m["R_b"].tolist(), m["R_n"].tolist(), min_effect, alpha)
+    change = np.array([{"faster": "lower", "slower": "higher"}.get(c, c) for c in call], dtype=object)
+    rb, rn = batch.median_cis(m["R_b"].tolist()), batch.median_cis(m["R_n"].tolist())
+    return pd.DataFrame({**{k: m[k].to_numpy() for k in keys},
+                         "base_R": rb[0], "base_R_low": rb[1], "base_R_high": rb[2],
+                         "new_R": rn[0], "new_R_low": rn[1], "new_R_high": rn[2],
+                         "p_value": p, "R_change": change}, columns=columns)
 
 
 def fingerprint_diff(base_meta: dict | Sequence[dict], new_meta: dict | Sequence[dict]
@@ -279,24 +337,51 @@ def pooled(df):
     samples of all, in run order, and the worst quality of them.
 
     A case that one of its runs measured without raw samples keeps none,
-    and the median of the runs' medians: it is compared untested.
+    and the median of the runs' medians: it is compared untested. The rows
+    that were not measured come first, then one row per case in the order of
+    its first row; grouped once, not case by case (pooling 100,000 cases).
     """
     import pandas as pd
 
     ok = df[df.status == "ok"]
-    out = [df[df.status != "ok"]]
     keys = [k for k in KEYS if k in df.columns]
-    for _, group in ok.groupby(keys, sort=False, dropna=False):
-        last = group.iloc[[-1]].copy()
-        if len(group) > 1:
-            parts = [np.asarray(s if s is not None else (), dtype=float) for s in group.samples_s]
+    if ok.empty:
+        return pd.concat([df[df.status != "ok"]] if (df.status != "ok").any() else [df.iloc[:0]],
+                         ignore_index=True)
+    group = ok.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    position = np.arange(len(ok))
+    # Each group's last row, in the order of the groups' first rows (groupby's sort=False order).
+    last = np.zeros(group.max() + 1, dtype=np.intp)
+    np.maximum.at(last, group, position)
+    counts = np.bincount(group)
+    out = ok.iloc[last].reset_index(drop=True)  # labels = positions: a file's index may repeat
+    several = np.flatnonzero(counts > 1)
+    if len(several):
+        members: dict[int, list[int]] = {}
+        for g, i in zip(group, position, strict=True):
+            if counts[g] > 1:
+                members.setdefault(int(g), []).append(int(i))
+        samples_col = ok["samples_s"].to_numpy()
+        medians_col = pd.to_numeric(ok["median_s"], errors="coerce").to_numpy(float)
+        quality_col = ok["quality"].to_numpy() if "quality" in ok.columns else None
+        new_samples, new_medians, new_quality = [], [], []
+        for g in several:
+            rows = members[int(g)]
+            parts = [np.asarray(samples_col[i] if samples_col[i] is not None else (), dtype=float)
+                     for i in rows]
             whole = all(len(p) for p in parts)
             samples = np.concatenate(parts) if whole else np.array([], dtype=float)
-            last["samples_s"] = pd.Series([samples], index=last.index, dtype=object)
-            last["median_s"] = (stats.median(samples) if whole
-                                else float(np.median(group.median_s.astype(float))))
-            if "quality" in group.columns:
-                levels = [q for q in ("unreliable", "noisy", "good") if (group.quality == q).any()]
-                last["quality"] = levels[0] if levels else last["quality"].iloc[0]
-        out.append(last)
-    return pd.concat([f for f in out if len(f)] or [df.iloc[:0]], ignore_index=True)
+            new_samples.append(samples)
+            new_medians.append(stats.median(samples) if whole else float(np.median(medians_col[rows])))
+            if quality_col is not None:
+                seen = {quality_col[i] for i in rows}
+                levels = [q for q in ("unreliable", "noisy", "good") if q in seen]
+                new_quality.append(levels[0] if levels else quality_col[last[g]])
+        at = several
+        out["samples_s"] = out["samples_s"].astype(object)
+        out.loc[at, "samples_s"] = pd.Series(new_samples, index=at, dtype=object)
+        out.loc[at, "median_s"] = new_medians
+        if quality_col is not None:
+            out.loc[at, "quality"] = new_quality
+    parts = [f for f in (df[df.status != "ok"], out) if len(f)]
+    return pd.concat(parts or [df.iloc[:0]], ignore_index=True)

@@ -63,9 +63,55 @@ def to_csv(df) -> str:
 
 
 def to_markdown(df) -> str:
+    """A table for people: one line per case, times in ms, R with its CI, and how far to trust it.
+
+    The CSV keeps every column; this is the table to paste into an issue or a
+    pull request. Machine and run columns appear only when there are several.
+    """
+    import pandas as pd
+
+    from bench import fmt
     from bench.report.data import markdown_table
 
-    return markdown_table(table(df))
+    keys = ["machine", "run_id", "suite", "case", "framework", "mode", "device"]
+    lines = []
+    for key, g in df.groupby(keys, sort=False, dropna=False):
+        by = {r["phase"]: r for _, r in g.iterrows()}
+        f, gr = by.get("forward"), by.get("gradient")
+        if f is None or gr is None:
+            continue
+        row = dict(zip(keys, key, strict=True))
+        measured = gr["status"] == "ok"
+        lines.append({
+            **{k: row[k] for k in ("machine", "run_id")},
+            "suite": row["suite"], "case": row["case"], "framework": f"{row['framework']} {row['mode']}",
+            "device": row["device"],
+            "forward ms": fmt.ms(float(f["median_s"])) if f["status"] == "ok" else "-",
+            "gradient ms": fmt.ms(float(gr["median_s"])) if measured else "-",
+            "R [95% CI]": fmt.ratio(float(gr["ratio"]), float(gr["ratio_ci_low"]), float(gr["ratio_ci_high"]))
+            if measured else "-",
+            "theory": fmt.ratio(float(gr["theory_ratio"])),
+            # Memory: M = peak bytes of the gradient over the forward's, with its theory.
+            "M (theory)": _memory(gr),
+            "status": (gr["quality"] or "ok") if measured else f"{gr['status']}: {gr['reason']}",
+        })
+    out = pd.DataFrame(lines)
+    for col in ("machine", "run_id"):
+        if col in out and out[col].nunique() <= 1:
+            out = out.drop(columns=col)
+    if "M (theory)" in out and (out["M (theory)"] == "-").all():
+        out = out.drop(columns="M (theory)")
+    return markdown_table(out) if len(out) else "(no case has both a forward and a gradient row)\n"
+
+
+def _memory(gradient) -> str:
+    """M (the gradient's peak bytes over the forward's) with its theory, or "-"."""
+    from bench import fmt
+
+    m = float(gradient.get("memory_ratio", math.nan))
+    if not math.isfinite(m):
+        return "-"
+    return f"{fmt.ratio(m)} ({fmt.ratio(float(gradient.get('theory_memory_ratio', math.nan)))})"
 
 
 def exportable(df):

@@ -168,14 +168,20 @@ def main_reason(quality_reasons: Iterable[str]) -> str:
     """The most common kind of reason in some ``quality_reason`` texts, quoted as one row said it.
 
     Reasons of one kind ("IQR is 35 % of the median", "IQR is 12 % ...") count
-    together; '' when none.
+    together; '' when none. On a tie, interference is named before its symptoms.
     """
     kinds: dict[str, list] = {}
     for text in quality_reasons:
         for why in filter(None, text.split("; ")):
             entry = kinds.setdefault(_kind(why), [0, why])
             entry[0] += 1
-    return max(kinds.values(), key=lambda e: e[0])[1] if kinds else ""
+    # On a tie a cause (other processes, the hypervisor) beats a symptom (a
+    # wide IQR or CI): under a CPU hog every row says both.
+    return max(kinds.values(), key=lambda e: (e[0], _is_cause(e[1])))[1] if kinds else ""
+
+
+def _is_cause(reason: str) -> bool:
+    return reason.startswith(("other processes", "the hypervisor"))
 
 
 def _kind(reason: str) -> str:

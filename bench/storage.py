@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,13 @@ MAX_OBJECT_BYTES = 2 << 30
 def is_url(text: str | os.PathLike) -> bool:
     """True for ``scheme://...`` (a file:// URL included), False for a plain path."""
     return "://" in str(text)
+
+
+def results_arg(text: str) -> Path | str:
+    """``--results``: a URL stays a string (its scheme decides the file system), else a local path."""
+    if is_url(text) and not text.startswith("file://"):
+        return text.rstrip("/") or text
+    return Path(text.removeprefix("file://"))
 
 
 @dataclass(frozen=True)
@@ -145,16 +153,15 @@ class Location:
             target.parent.mkdir(parents=True, exist_ok=True)
             if new and target.exists():
                 raise FileExistsError(path)
-            tmp = target.with_name(f".{target.name}.tmp")
+            # One temporary name per write: two writers of one folder never share it.
+            tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
             try:
                 with open(tmp, "wb") as fh:
                     fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
                 if new:
-                    # link() fails if the target appeared meanwhile: never overwrite.
-                    os.link(tmp, target)
-                    tmp.unlink()
+                    _link_new(tmp, target)
                 else:
                     os.replace(tmp, target)
             except BaseException:
@@ -170,3 +177,18 @@ class Location:
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(p)
+
+
+def _link_new(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target`` only if ``target`` does not exist (FileExistsError if it does)."""
+    try:
+        os.link(tmp, target)  # atomic, and fails if the target appeared meanwhile: never overwrite
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links on this file system (some network and FAT ones):
+        # reserve the name exclusively, then replace the empty reservation.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.replace(tmp, target)
+        return
+    tmp.unlink()

@@ -1,12 +1,16 @@
-"""The results store: one Parquet file per run, ``results/<machine>/<run-id>.parquet``.
+"""The results store: the layout of a results root (a local folder or any fsspec URL) and its runs.
 
-Each file is one long table, one row per (suite, case, framework, mode,
-device, phase) with raw samples and statistics, and carries in its Parquet
-metadata the format version, the machine fingerprint and the run settings.
-Files are rewritten whole after every case to a hidden temporary file that then
-replaces the old one: a crash at any moment leaves the last complete file,
-never a half-written one. The first write creates the file exclusively, so a
-run never replaces another run's file.
+A run of machine M with id RUN is ``<root>/M/RUN.parquet``: one long table, one
+row per (suite, case, framework, mode, device, phase) with raw samples and
+statistics, carrying in its Parquet metadata the format version, the machine
+fingerprint and the run settings. While the run goes on (or after it
+crashed) its rows are in shards beside it, ``<root>/M/RUN/part-000001.parquet``,
+..., each a complete small file of the same format with ``finished`` null;
+``ResultsWriter.close`` compacts them into ``RUN.parquet`` and deletes them.
+Only this module builds result paths (``run_path``, ``new_run``). Locally the
+compacted file goes to a hidden temporary file that is synced, then linked
+into place; object stores get one PUT. The first write is exclusive, so a run
+never replaces another run's results.
 
 Reading trusts nothing in a file: the metadata must be a JSON object of the
 known shape, every column must hold its type, and an ``ok`` row whose times
@@ -19,13 +23,15 @@ write leaves behind) and hidden folders are ignored.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
+import re
 import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +42,7 @@ import pyarrow.parquet as pq
 
 from bench.errors import UserError
 from bench.spec import PHASES, STATUSES, Record
+from bench.storage import Location, is_url, results_arg  # noqa: F401 (results_arg: for callers)
 
 FORMAT_VERSION = 2
 # Older versions this bench still reads. Version 1 lacked the memory, cache
@@ -74,6 +81,7 @@ _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "machine": str, "started": str, "finished": str, "interrupted": bool,
     "fingerprint": dict, "settings": dict, "frameworks": dict, "quality": dict,
     "devices": list, "suites": list, "frameworks_requested": list, "imported_from": str,
+    "fleet": str,  # the fleet run (bench run --cluster) this run belongs to
 }
 _PARQUET_MAGIC = b"PAR1"
 
@@ -83,57 +91,196 @@ def now() -> str:
 
 
 class RunExistsError(FileExistsError):
-    """The results file of a new run is already there (another run's): it is never overwritten."""
+    """The results of a new run are already there (another run's): they are never overwritten."""
+
+
+# A shard's name inside its run's folder: part-000001.parquet, part-000002.parquet, ...
+SHARD_RE = re.compile(r"part-(\d{6,})\.parquet")
+_SUFFIX = ".parquet"
+
+# A results source as the commands pass it around: a local path, or a URL (``s3://...``).
+Source = Path | str
+
+
+def run_path(results: Source, machine: str, run_id: str) -> Source:
+    """Where the run ``run_id`` of ``machine`` lives under the results root ``results``: its compacted
+    file, ``<results>/<machine>/<run-id>.parquet`` (its shards, while it runs, are in the folder of that
+    name without ``.parquet``)."""
+    if isinstance(results, str) and is_url(results):
+        return f"{results.rstrip('/')}/{machine}/{run_id}{_SUFFIX}"
+    return Path(results) / machine / f"{run_id}{_SUFFIX}"
+
+
+def new_run(results: Source, machine: str, run_id: str, metadata: dict[str, Any],
+            storage_options: Mapping[str, Any] | None = None) -> ResultsWriter:
+    """The writer of a new run under ``results`` (see ``ResultsWriter``)."""
+    return ResultsWriter(run_path(results, machine, run_id), metadata, storage_options)
+
+
+def run_exists(source: Source, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Whether a run is at ``source`` (a run file's name): compacted or as shards."""
+    loc, path = _where(source, storage_options)
+    return loc.exists(path) or bool(_shards(loc, path))
+
+
+def stem(source: Source) -> str:
+    """The run id a run's name carries (``.../RUN.parquet`` -> ``RUN``)."""
+    base = str(source).rstrip("/").rsplit("/", 1)[-1]
+    return base[: -len(_SUFFIX)] if base.endswith(_SUFFIX) else base
+
+
+def _where(source: Source, storage_options: Mapping[str, Any] | None = None) -> tuple[Location, str]:
+    """The location of a source and its path in that location's file system."""
+    loc = Location.of(source, storage_options)
+    return loc, loc.root if not loc.local else os.fspath(source).removeprefix("file://")
+
+
+def _shard_folder(path: str) -> str | None:
+    return path[: -len(_SUFFIX)] if path.endswith(_SUFFIX) else None
+
+
+def _shards(loc: Location, path: str) -> list[str]:
+    """The shards of the run whose compacted file is ``path``, in write order."""
+    folder = _shard_folder(path)
+    if folder is None or not loc.is_dir(folder):
+        return []
+    found = [(int(m.group(1)), p) for p in loc.find(folder)
+             if p.rsplit("/", 1)[0] == folder and (m := SHARD_RE.fullmatch(p.rsplit("/", 1)[-1]))]
+    return [p for _, p in sorted(found)]
+
+
+def _table_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 class ResultsWriter:
-    """Writes one run's records to ``path``, atomically, as they arrive.
+    """Writes one run's records as they arrive, then compacts them into one file.
 
-    The file is created with the first record, so a run that measures
-    nothing leaves nothing behind that looks like a result. That first write
-    creates ``path`` exclusively: if a file is already there (another run with
-    the same id) it raises ``RunExistsError`` and leaves that file alone.
+    ``path`` is the run's compacted file (a local path or a URL). Each
+    ``append`` or ``merge`` writes one new small Parquet file, a shard, in the
+    folder of that name without ``.parquet`` (``part-000001.parquet``, ...):
+    a write costs what its case costs, however long the run, and nothing is
+    rewritten in place (object stores cannot rename). A shard holds every row
+    of the cases it carries; for each case readers take the rows of the last
+    shard that has it. ``close`` writes the compacted file (locally: a hidden
+    temporary file, synced, then linked or renamed into place) and deletes
+    the shards. A run killed before ``close`` keeps its shards, readable, with
+    ``finished`` null.
+
+    Nothing is written before the first record, so a run that measures
+    nothing leaves nothing behind that looks like a result. The first write is
+    exclusive: if another run's file or shards are there (the same id) it
+    raises ``RunExistsError`` and leaves them alone.
     """
 
-    def __init__(self, path: Path, metadata: dict[str, Any]) -> None:
+    def __init__(self, path: Source, metadata: dict[str, Any],
+                 storage_options: Mapping[str, Any] | None = None) -> None:
         self.path = path
         self.metadata = {**metadata, "format_version": FORMAT_VERSION, "started": now()}
         self.metadata.setdefault("finished", None)
         self.records: list[Record] = []
-        self._created = False
+        self._loc, self._file = _where(path, storage_options)
+        self._folder = _shard_folder(self._file) or f"{self._file}.shards"
+        # Where each case's rows are in ``records`` (``merge`` replaces them in place).
+        self._rows: dict[tuple, list[int]] = {}
+        self._pending: dict[tuple, None] = {}  # cases to write in the next shard, in order
+        self._shard_paths: list[str] = []
+        self._compacted = False
         # One temporary name per writer: two writers in one folder never share it.
-        self._tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        name = self._file.rsplit("/", 1)[-1]
+        self._tmp = Path(self._file).with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+
+    def _add(self, key: tuple, record: Record) -> None:
+        self._rows.setdefault(key, []).append(len(self.records))
+        self.records.append(record)
 
     def append(self, records: Iterable[Record]) -> None:
-        self.records.extend(records)
+        """Add rows (one case's, usually) and write them as a new shard."""
+        from bench import analysis
+
+        for r in records:
+            key = analysis.case_key(r)
+            self._add(key, r)
+            self._pending[key] = None
         self.flush()
 
     def merge(self, records: Iterable[Record]) -> None:
-        """Fold a further process's rows of a case into the rows stored for it (``analysis.merge``)."""
+        """Fold a further process's rows of a case into the rows stored for it (``analysis.merge``)
+        and write the merged rows as a new shard."""
         from bench import analysis
 
         new: dict[tuple, list[Record]] = {}
         for r in records:
             new.setdefault(analysis.case_key(r), []).append(r)
         for key, rows in new.items():
-            at = [i for i, r in enumerate(self.records) if analysis.case_key(r) == key]
+            at = self._rows.get(key)
             if not at:
-                self.records.extend(rows)
-                continue
-            merged = analysis.merge([self.records[i] for i in at], rows)
-            for i, r in zip(at, merged, strict=True):
-                self.records[i] = r
+                for r in rows:
+                    self._add(key, r)
+            else:
+                merged = analysis.merge([self.records[i] for i in at], rows)
+                for i, r in zip(at, merged, strict=True):
+                    self.records[i] = r
+            self._pending[key] = None
         self.flush()
 
     def flush(self) -> None:
+        """Write the cases not yet written (all their rows) as the next shard."""
+        if not self._pending:
+            return
+        rows = [self.records[i].to_dict() for key in self._pending for i in self._rows[key]]
+        data = _table_bytes(self._table(rows))
+        if not self._shard_paths and self._loc.exists(self._file):
+            self._refuse()
+        shard = f"{self._folder}/part-{len(self._shard_paths) + 1:06d}{_SUFFIX}"
+        try:
+            self._loc.write(shard, data, new=True)
+        except FileExistsError:
+            if not self._shard_paths:
+                self._refuse()
+            raise
+        self._shard_paths.append(shard)
+        self._pending.clear()  # only once written: a failed write is retried by the next one
+
+    def _table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        return pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
+            {METADATA_KEY: json.dumps(self.metadata, default=str).encode()})
+
+    def _refuse(self) -> None:
+        raise RunExistsError(errno.EEXIST, "another run's results are already there; not overwritten",
+                             str(self.path))
+
+    def close(self, **final: Any) -> None:
+        """Mark the run finished (with any last metadata), write the compacted file, delete the shards."""
+        self.metadata.update(final, finished=now())
         if not self.records:
             return
-        rows = [r.to_dict() for r in self.records]
-        table = pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
-            {METADATA_KEY: json.dumps(self.metadata, default=str).encode()}
-        )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        table = self._table([r.to_dict() for r in self.records])
+        if self._loc.local:
+            self._write_local(table)
+        else:
+            try:
+                self._loc.write(self._file, _table_bytes(table), new=not self._compacted)
+            except FileExistsError:
+                self._refuse()
+            self._compacted = True
+        self._pending.clear()
+        # The compacted file is complete: the shards are copies now. A crash before
+        # they are gone leaves both, and readers take the compacted file.
+        self._loc.delete(self._shard_paths)
+        self._shard_paths = []
+        with contextlib.suppress(OSError, ValueError):
+            if self._loc.local:
+                os.rmdir(self._folder)
+            elif self._loc.is_dir(self._folder) and not self._loc.find(self._folder, suffix=""):
+                self._loc.fs.rmdir(self._folder)
+
+    def _write_local(self, table: pa.Table) -> None:
+        """Today's local guarantees: a hidden temporary file, synced, then moved into place."""
         tmp = self._tmp
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(tmp, "wb") as fh:
                 pq.write_table(table, fh)
@@ -141,43 +288,37 @@ class ResultsWriter:
                 os.fsync(fh.fileno())
             self._publish(tmp)
         except BaseException:
-            tmp.unlink(missing_ok=True)  # the last complete file stays as it was
+            tmp.unlink(missing_ok=True)  # the shards stay as they were
             raise
 
     def _publish(self, tmp: Path) -> None:
-        """Move the complete temporary file to ``path``: exclusively the first time, then by replacing."""
-        if self._created:
-            os.replace(tmp, self.path)
+        """Move the complete temporary file to the run's file: exclusively the first time, then by
+        replacing."""
+        target = Path(self._file)
+        if self._compacted:
+            os.replace(tmp, target)
             return
         try:
-            os.link(tmp, self.path)  # atomic, and fails if the name is taken
+            os.link(tmp, target)  # atomic, and fails if the name is taken
         except FileExistsError:
             self._refuse()
         except OSError:
             # No hard links on this file system (some network and FAT ones):
             # reserve the name exclusively, then replace the empty reservation.
             try:
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             except FileExistsError:
                 self._refuse()
-            os.replace(tmp, self.path)
+            os.replace(tmp, target)
         else:
             tmp.unlink()
-        self._created = True
-
-    def _refuse(self) -> None:
-        raise RunExistsError(errno.EEXIST, "another run's results are already there; not overwritten",
-                             str(self.path))
-
-    def close(self, **final: Any) -> None:
-        """Mark the run finished (with any last metadata) and write it."""
-        self.metadata.update(final, finished=now())
-        self.flush()
+        self._compacted = True
 
     @property
     def written(self) -> bool:
-        """Whether this writer has written its file (not: whether some file is at ``path``)."""
-        return self._created
+        """Whether this writer has written anything (a shard or its file), not: whether some file is
+        at ``path``."""
+        return bool(self._shard_paths) or self._compacted
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -196,7 +337,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _parse_metadata(path: Path, raw: bytes) -> dict[str, Any]:
+def _parse_metadata(path: str, raw: bytes) -> dict[str, Any]:
     """The metadata JSON checked for shape: an object, not too deep, known keys of their types."""
     try:
         meta = json.loads(raw)
@@ -233,15 +374,35 @@ def _parse_metadata(path: Path, raw: bytes) -> dict[str, Any]:
             if not (v is None and _METADATA_TYPES.get(k) in (dict, list))}
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The bench metadata of one results file, its format version and shape checked."""
+def _source(src: Any) -> Any:
+    """What pyarrow reads: a local path as is, bytes read from an object store as a buffer."""
+    return src if isinstance(src, str) else pa.BufferReader(src)
+
+
+def _open(loc: Location, path: str) -> Any:
+    """A local path (pyarrow memory-maps it: no copy), or the object's bytes (one GET)."""
+    return path if loc.local else pa.py_buffer(loc.read_bytes(path))
+
+
+def _metadata_of(name: str, src: Any) -> dict[str, Any]:
     try:
-        raw = pq.read_schema(path).metadata or {}
+        raw = pq.read_schema(_source(src)).metadata or {}
     except Exception as exc:  # a foreign or damaged file can make the Parquet reader raise anything
-        raise UserError(f"{path} is not a readable Parquet file ({_short(exc)}); delete or move it") from exc
+        raise UserError(f"{name} is not a readable Parquet file ({_short(exc)}); delete or move it") from exc
     if METADATA_KEY not in raw:
-        raise UserError(f"{path} is not a bench results file (no bench metadata)")
-    return _parse_metadata(path, raw[METADATA_KEY])
+        raise UserError(f"{name} is not a bench results file (no bench metadata)")
+    return _parse_metadata(name, raw[METADATA_KEY])
+
+
+def read_metadata(path: Source, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The bench metadata of one run (a results file, or the shards of a run that did not finish),
+    its format version and shape checked."""
+    loc, p = _where(path, storage_options)
+    if not loc.is_file(p):
+        shards = _shards(loc, p)
+        if shards:
+            p = shards[-1]
+    return _metadata_of(loc.display(p), _open(loc, p))
 
 
 def _short(exc: BaseException) -> str:
@@ -250,10 +411,10 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _checked_table(path: Path) -> pa.Table:
+def _checked_table(path: str, src: Any) -> pa.Table:
     """The file's table with bench's columns only, each of its type; foreign columns are dropped."""
     try:
-        schema = pq.read_schema(path)
+        schema = pq.read_schema(_source(src))
     except Exception as exc:
         raise UserError(f"{path} is not a readable Parquet file ({_short(exc)}); delete or move it") from exc
     names = schema.names
@@ -266,7 +427,7 @@ def _checked_table(path: Path) -> pa.Table:
         raise UserError(f"{path} has the column {doubled[0]} twice; delete or move it")
     known = [f for f in SCHEMA if f.name in names]
     try:
-        table = pq.read_table(path, columns=[f.name for f in known])
+        table = pq.read_table(_source(src), columns=[f.name for f in known])
     except Exception as exc:
         raise UserError(f"{path} is not a readable Parquet file ({_short(exc)}); delete or move it") from exc
     columns = []
@@ -326,7 +487,7 @@ def _valid_rows(df: Any) -> Any:
     return known & (~ok | good)
 
 
-def _frame(path: Path, table: pa.Table) -> tuple[Any, int]:
+def _frame(path: str, table: pa.Table) -> tuple[Any, int]:
     """The rows as pandas, every column of ``Record`` present and typed, and how many
     rows were left out as invalid (see ``_valid_rows``)."""
     import numpy as np
@@ -384,10 +545,48 @@ def _frame(path: Path, table: pa.Table) -> tuple[Any, int]:
     return df, bad
 
 
-def _read_file(path: Path) -> tuple[dict[str, Any], Any, int]:
-    """Metadata, rows and the count of invalid rows left out, of one results file."""
-    meta = read_metadata(path)
-    df, bad = _frame(path, _checked_table(path))
+def _read_file(source: Source, storage_options: Mapping[str, Any] | None = None
+               ) -> tuple[dict[str, Any], Any, int]:
+    """Metadata, rows and the count of invalid rows left out, of one run: its compacted file, or
+    the shards of a run that did not finish (the compacted file wins when both are there)."""
+    loc, path = _where(source, storage_options)
+    if loc.is_file(path):
+        src = _open(loc, path)
+        name = loc.display(path)
+        meta = _metadata_of(name, src)
+        df, bad = _frame(name, _checked_table(name, src))
+        return meta, df, bad
+    shards = _shards(loc, path)
+    if not shards:
+        raise UserError(f"no results at {loc.display(path)}: give a results file, a machine folder or a "
+                        "results tree")
+    return _read_shards(loc, shards)
+
+
+def _read_shards(loc: Location, shards: list[str]) -> tuple[dict[str, Any], Any, int]:
+    """One run from its shards: for each case, the rows of the last shard that holds it."""
+    import numpy as np
+
+    meta: dict[str, Any] = {}
+    tables = []
+    for n, shard in enumerate(shards):
+        src = _open(loc, shard)
+        name = loc.display(shard)
+        meta = _metadata_of(name, src)  # every shard has the run's metadata; the last is the newest
+        table = _checked_table(name, src)
+        tables.append(table.append_column("__shard", pa.array(np.full(len(table), n, dtype=np.int64))))
+    combined = pa.concat_tables(tables, promote_options="default")
+    key = ["suite", "case", "framework", "mode", "device"]
+    keys = combined.select([*key, "__shard"]).to_pandas()
+    keys["__row"] = np.arange(len(keys))
+    groups = keys.groupby(key, dropna=False)
+    newest = (keys["__shard"] == groups["__shard"].transform("max")).to_numpy()
+    # Each case where it first appeared: the rows read in the order the run wrote its cases.
+    first = groups["__row"].transform("min").to_numpy()[newest]
+    order = np.lexsort((keys["__row"].to_numpy()[newest], first))
+    combined = combined.filter(pa.array(newest)).take(pa.array(order))
+    folder = loc.display(shards[-1].rsplit("/", 1)[0])
+    df, bad = _frame(folder, combined.drop_columns(["__shard"]))
     return meta, df, bad
 
 
@@ -398,37 +597,63 @@ def _regular(path: Path) -> bool:
         return False
 
 
-def files(path: Path | str) -> list[Path]:
-    """Results files under ``path``: one file, a machine folder, or a whole tree.
+def _runs_in(paths: Iterable[str]) -> list[str]:
+    """Run names (compacted files' paths) of the files found in a folder: shards name their run."""
+    runs: dict[str, None] = {}
+    for p in paths:
+        folder, _, base = p.rpartition("/")
+        runs[f"{folder}{_SUFFIX}" if SHARD_RE.fullmatch(base) and folder else p] = None
+    return sorted(runs)
 
-    Only regular files count (a FIFO named ``x.parquet`` would block the reader
-    forever); hidden files and folders, such as the ``.RUN.parquet.*.tmp`` a
-    killed write leaves, are ignored.
+
+def files(path: Source, storage_options: Mapping[str, Any] | None = None) -> list[Source]:
+    """The runs under ``path``: one results file, a machine folder, or a whole tree; local or a URL.
+
+    A run is named by its compacted file (``<machine>/<run-id>.parquet``), which
+    a run that has not finished does not have yet: its shards
+    (``<machine>/<run-id>/part-*.parquet``) are read in its place. Only regular
+    files count (a FIFO named ``x.parquet`` would block the reader forever);
+    hidden files and folders, such as the ``.RUN.parquet.*.tmp`` a killed write
+    leaves, are ignored.
     """
-    p = Path(path)
     if not str(path).strip():
         raise UserError("an empty results path: give a results file, a machine folder or a results tree")
+    if isinstance(path, str) and is_url(path) and not path.startswith("file://"):
+        loc, root = _where(path, storage_options)
+        if loc.is_file(root):
+            return [path]
+        if loc.is_dir(root) and not _shards(loc, root):
+            return [loc.display(r) for r in _runs_in(loc.find(root))]
+        if _shards(loc, root):
+            return [path]
+        raise UserError(f"no results at {path}: give a results file, a machine folder or a results tree")
+    p = Path(os.fspath(path).removeprefix("file://"))
     if p.is_dir():
-        return sorted(f for f in p.rglob("*.parquet")
-                      if not any(part.startswith(".") for part in f.relative_to(p).parts) and _regular(f))
+        found = sorted(str(f) for f in p.rglob("*.parquet")
+                       if not any(part.startswith(".") for part in f.relative_to(p).parts) and _regular(f))
+        return [Path(r) for r in _runs_in(found)]
     if _regular(p):
         return [p]
     if p.exists():
         raise UserError(f"{p} is not a regular file or a folder (a FIFO, socket or device): "
                         "give a results file, a machine folder or a results tree")
+    if _shards(Location.of(p), str(p)):
+        return [p]
     raise UserError(f"no results at {p}: give a results file, a machine folder or a results tree")
 
 
-def _key(path: Path) -> str:
-    """One name per file however it is spelled (relative, absolute, through a link)."""
+def _key(path: Source) -> str:
+    """One name per run however it is spelled (relative, absolute, through a link)."""
+    if isinstance(path, str) and is_url(path):
+        return path.rstrip("/")
     return os.path.realpath(path)
 
 
-def expand(sources: Iterable[Path | str]) -> list[Path]:
-    """Every results file under ``sources``, each once however often or however it is named."""
-    found: dict[str, Path] = {}
+def expand(sources: Iterable[Source], storage_options: Mapping[str, Any] | None = None) -> list[Source]:
+    """Every run under ``sources``, each once however often or however it is named."""
+    found: dict[str, Source] = {}
     for src in sources:
-        under = files(src)
+        under = files(src, storage_options)
         if not under:
             raise UserError(f"no results files (*.parquet) under {src}: run `bench run` first")
         for f in under:
@@ -438,8 +663,32 @@ def expand(sources: Iterable[Path | str]) -> list[Path]:
     return list(found.values())
 
 
-def load(path: Path | str):
-    """A pandas DataFrame of one run, a machine folder or a whole results tree.
+def _named_run(source: Source, storage_options: Mapping[str, Any] | None) -> bool:
+    """Whether ``source`` names one run (a file, or a run's name with shards), not a folder."""
+    loc, path = _where(source, storage_options)
+    return loc.is_file(path) or (path.endswith(_SUFFIX) and not loc.is_dir(path) and bool(_shards(loc, path)))
+
+
+def fleet_runs(results: Source, fleet: str, storage_options: Mapping[str, Any] | None = None
+               ) -> list[Source]:
+    """The runs under ``results`` that belong to the fleet run ``fleet`` (``bench run --cluster``)."""
+    out = []
+    for f in files(results, storage_options):
+        try:
+            meta = read_metadata(f, storage_options)
+        except UserError:  # a broken file is not part of any fleet; readers say so when they read it
+            continue
+        if meta.get("fleet") == fleet:
+            out.append(f)
+    if not out:
+        raise UserError(f"no run of fleet {fleet!r} under {results}")
+    return out
+
+
+def load(path: Source, storage_options: Mapping[str, Any] | None = None, fleet: str | None = None):
+    """A pandas DataFrame of one run, a machine folder or a whole results tree, local or at a URL
+    (``s3://bucket/results``; credentials from the environment or ``storage_options``).
+    ``fleet``: only the runs of that fleet run (``bench run --cluster``), across machines.
 
     Columns include ``suite, case, framework, mode, device, phase, median_s,
     status`` and the raw ``samples_s``; see ``bench.spec.Record`` for all.
@@ -448,11 +697,11 @@ def load(path: Path | str):
     """
     import pandas as pd
 
-    found = files(path)
+    found = fleet_runs(path, fleet, storage_options) if fleet else files(path, storage_options)
     if not found:
         raise UserError(f"no results files (*.parquet) under {path}: run `bench run` first")
-    explicit = {_key(Path(path))} if _regular(Path(path)) else set()
-    frames, _ = _read_all(found, explicit=explicit)
+    explicit = {_key(path)} if _named_run(path, storage_options) else set()
+    frames, _ = _read_all(found, explicit=explicit, storage_options=storage_options)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -462,16 +711,17 @@ def _run_of(meta: dict[str, Any], df: Any) -> str:
     return run_id if run_id else ",".join(sorted(set(df["run_id"])))
 
 
-def _read_all(found: list[Path], explicit: set[str]) -> tuple[list, list[dict[str, Any]]]:
-    """Rows and metadata of each file, each run once. A broken file found inside a folder is
+def _read_all(found: list[Source], explicit: set[str], storage_options: Mapping[str, Any] | None = None
+              ) -> tuple[list, list[dict[str, Any]]]:
+    """Rows and metadata of each run, each run once. A broken file found inside a folder is
     skipped with a message on stderr, so one bad copy does not hide the rest; a broken file
     named explicitly (``explicit`` holds ``_key``s), or a folder with nothing readable, is an error.
     """
     frames, metas, problems, notes = [], [], [], []
-    seen: dict[str, Path] = {}
+    seen: dict[str, Source] = {}
     for f in found:
         try:
-            meta, frame, bad = _read_file(f)
+            meta, frame, bad = _read_file(f, storage_options)
         except UserError as exc:
             if _key(f) in explicit:
                 raise
@@ -496,50 +746,63 @@ def _read_all(found: list[Path], explicit: set[str]) -> tuple[list, list[dict[st
     return frames, metas
 
 
-def _runs_under(results: Path) -> list[Path]:
-    return files(results) if results.is_dir() else []
+def _runs_under(results: Source) -> list[Source]:
+    if isinstance(results, str) and is_url(results):
+        loc = Location.of(results)
+        return files(results) if loc.is_dir(loc.root) else []
+    return files(results) if Path(results).is_dir() else []
 
 
-def resolve_runs(runs: list[str], results: Path) -> list[Path]:
-    """The results files or folders that RUN arguments name (paths or run ids), without duplicates."""
+def _mtime(f: Source) -> float:
+    try:
+        return os.stat(f).st_mtime if isinstance(f, Path) else 0.0
+    except OSError:
+        return 0.0  # a run still in shards
+
+
+def resolve_runs(runs: list[str], results: Source) -> list[Source]:
+    """The runs or folders that RUN arguments name (run ids, results files, folders, URLs), without
+    duplicates. Run ids and the newest run (no RUN) are looked up under ``results``."""
     if not runs:
         found = _runs_under(results)
         if not found:
             raise UserError(f"no results under {results}: run `bench run` first, or name a results file")
-        return [max(found, key=lambda f: (f.stem, f.stat().st_mtime))]  # run ids start with the UTC time
-    out: dict[str, Path] = {}
+        return [max(found, key=lambda f: (stem(f), _mtime(f)))]  # run ids start with the UTC time
+    out: dict[str, Source] = {}
     for run in runs:
-        path = Path(run)
         if not run.strip():
             raise UserError("an empty run name: give a run id, a results file or a folder")
-        if path.exists():
+        path: Source = run if is_url(run) and not run.startswith("file://") else Path(
+            run.removeprefix("file://"))
+        if isinstance(path, str) or path.exists() or run_exists(path):
             if not files(path):
                 raise UserError(f"no results files (*.parquet) under {path}")
             # A folder stays a folder: read_runs then skips a broken file in it.
             found = [path]
-        elif "/" in run or run.endswith(".parquet"):
+        elif "/" in run or run.endswith(_SUFFIX):
             raise UserError(f"no such results file or folder: {run}")
         else:
             known = _runs_under(results)
-            found = [f for f in known if f.stem == run] or [f for f in known if f.stem.startswith(run)]
+            found = [f for f in known if stem(f) == run] or [f for f in known if stem(f).startswith(run)]
             if not found:
                 raise UserError(f"unknown run id {run!r}: no {run}.parquet under {results} "
                                 f"(give a results file, or --results DIR)")
-            if len({f.stem for f in found}) > 1:
-                raise UserError(f"run id {run!r} is ambiguous: {', '.join(sorted(f.stem for f in found))}")
+            if len({stem(f) for f in found}) > 1:
+                raise UserError(f"run id {run!r} is ambiguous: {', '.join(sorted(stem(f) for f in found))}")
         for f in found:
             out.setdefault(_key(f), f)
     return list(out.values())
 
 
-def read_runs(sources: Iterable[Path | str]) -> tuple[Any, list[dict[str, Any]]]:
-    """The rows (one DataFrame) and the metadata of every results file under ``sources``, each
-    file and each run once (``bench report F $PWD/F`` reads F once)."""
+def read_runs(sources: Iterable[Source], storage_options: Mapping[str, Any] | None = None
+              ) -> tuple[Any, list[dict[str, Any]]]:
+    """The rows (one DataFrame) and the metadata of every run under ``sources``, each file and each
+    run once (``bench report F $PWD/F`` reads F once)."""
     import pandas as pd
 
     sources = list(sources)
-    found = expand(sources)
-    explicit = {_key(Path(s)) for s in sources if _regular(Path(s))}
-    frames, metadata = _read_all(found, explicit=explicit)
+    found = expand(sources, storage_options)
+    explicit = {_key(s) for s in sources if _named_run(s, storage_options)}
+    frames, metadata = _read_all(found, explicit=explicit, storage_options=storage_options)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return df, metadata

@@ -32,6 +32,28 @@ def folder(path: Path, option: str) -> Path:
     return path
 
 
+def location(url: str, option: str = "--results") -> None:
+    """UserError unless an object can be written and deleted under the URL ``url``: a probe object is
+    written, then deleted. No such bucket, no credentials or no network is one line naming the URL."""
+    import secrets
+
+    from bench.storage import Location
+
+    loc = Location.of(url)
+    probe = loc.path(f".bench-probe-{secrets.token_hex(8)}")
+    try:
+        loc.write(probe, b"")
+        loc.delete([probe])
+    except UserError:
+        raise
+    except Exception as exc:  # s3fs, botocore, gcsfs...: whatever they raise, the message says why
+        # The URL names no credentials (fsspec URLs carry none); storage options are never shown.
+        why = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UserError(f"{option}: cannot write under {url} ({type(exc).__name__}: {why}): check the "
+                        f"bucket, the credentials (AWS_* variables) and the endpoint, or choose another "
+                        f"{option}") from None
+
+
 def output_file(text: str, option: str, protect: Iterable[Path] = ()) -> Path:
     """The file an option names, checked: a name, not a folder, not a results file, in a usable folder.
 

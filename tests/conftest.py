@@ -214,3 +214,25 @@ def write_run(path: Path, machine: str, scale: float, cases=("a", "b"), seed: in
     w.append(records)
     w.close()
     return path
+
+
+# --- a real S3 server -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on a free localhost port, started once per session, with bucket ``bench-test``."""
+    from s3server import make_bucket, moto_server
+
+    with moto_server() as url:
+        make_bucket(url, "bench-test")
+        yield url
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch) -> str:
+    """The S3 server's endpoint, with this test's environment pointing s3fs at it (fake credentials)."""
+    from s3server import set_env
+
+    set_env(monkeypatch, s3_endpoint)
+    return s3_endpoint

@@ -139,3 +139,12 @@ def test_pool_lends_a_spread_to_a_case_whose_processes_agree():
     pooled = {(r.case, r.phase): r for r in analysis.pool([r for c in [*noisy, calm] for r in c])}
     g = pooled[("calm", "gradient")]
     assert g.ratio_ci_low < 1.99 and g.ratio_ci_high > 2.01
+
+
+def test_merge_of_rows_without_every_phase_keeps_what_there_is():
+    keep = ("forward", "gradient")
+    a = [r for r in process([1.0] * 3, [2.0] * 3) if r.phase in keep]
+    b = [r for r in process([1.0] * 3, [2.2] * 3) if r.phase in keep]
+    merged = analysis.merge(a, b)
+    assert [r.phase for r in merged] == list(keep)
+    assert by_phase(merged)["gradient"].process_rounds == (3, 3)

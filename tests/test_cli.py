@@ -171,6 +171,7 @@ def test_run_writes_results_and_prints_summary(tmp_path):
     assert meta["settings"]["budget_s"] == 0.05
 
 
+@pytest.mark.slow
 def test_run_of_given_cases_with_a_flushed_cache(tmp_path):
     results = tmp_path / "results"
     proc = bench_cli(
@@ -249,3 +250,18 @@ def test_a_busy_process_during_the_run_flags_the_rows(tmp_path):
     assert ok.quality_reason.str.contains("other processes used").all()
     assert "measured rows are noisy" in proc.stderr and "other processes used" in proc.stderr
     assert "unreliable" in proc.stdout or "noisy" in proc.stdout  # marked in the summary table
+
+
+def test_list_cases_prints_every_case_and_marks_the_quick_ones():
+    from bench import discovery
+
+    proc = bench_cli("list", "--cases")
+    assert proc.returncode == 0, proc.stderr
+    suites, _ = discovery.load_dir(discovery.default_dir())
+    mlp = next(s for s in suites if s.name == "mlp_regression")
+    assert f"mlp_regression: {len(mlp.cases())} cases" in proc.stdout
+    lines = proc.stdout.splitlines()
+    for case in mlp.cases():
+        assert any(line.strip().lstrip("* ").startswith(case.id) for line in lines), case.id
+    for case in mlp.cases(quick=True):
+        assert any(line.strip().startswith(f"* {case.id}") for line in lines), case.id

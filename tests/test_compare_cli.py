@@ -219,3 +219,16 @@ def test_markup_in_data_is_printed_not_parsed(tmp_path):
     proc = bench_cli("compare", str(base), str(base))
     assert proc.returncode == 0, proc.stderr
     assert "a[/x]" in proc.stdout and "[bold]b" in proc.stdout
+# For tests/test_compare_cli.py once bench/commands/compare.py has the summary (patch in F's report).
+def test_many_cases_print_a_summary_and_every_row_still_counts(tmp_path, monkeypatch):
+    """Above compare.TABLE_LIMIT rows the terminal gets aggregates; --fail-on-regression sees every row."""
+    base = write_run(tmp_path / "a" / "r1.parquet", "a", 1.0, cases=tuple(f"c{i}" for i in range(120)))
+    new = write_run(tmp_path / "b" / "r2.parquet", "b", 2.0, cases=tuple(f"c{i}" for i in range(120)), seed=1)
+    proc = bench_cli("compare", str(base), str(new), "--fail-on-regression", "5%")
+    assert proc.returncode == 1, proc.stderr
+    assert "240 cases compared: per suite, framework, device and phase" in proc.stdout
+    assert "--all prints every case" in proc.stdout
+    assert " c17 " not in proc.stdout  # no row per case
+    assert "slower: 240" in proc.stdout and "240 regressions" in proc.stderr
+    every = bench_cli("compare", str(base), str(new), "--all")
+    assert " c17 " in every.stdout

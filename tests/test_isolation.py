@@ -27,6 +27,7 @@ def rows(df, framework, case):
 
 
 @needs("torch", "jax")
+@pytest.mark.slow
 def test_sigkilled_worker_keeps_every_other_row(tmp_path):
     proc, df = run_faulty(tmp_path, "kill")
     assert proc.returncode == 1  # the run finished, but not everything measured

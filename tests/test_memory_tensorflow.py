@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import needs
 
 SCRIPT = r"""
@@ -47,6 +48,7 @@ def run(bfc: bool) -> dict:
 
 
 @needs("tensorflow")
+@pytest.mark.slow
 def test_bfc_allocator_peaks_grow_with_depth_and_the_default_says_why_not():
     counted = run(bfc=True)
     assert "get_memory_info (BFC allocator)" in counted["method"]

@@ -152,3 +152,11 @@ def test_a_precision_not_reached_is_noisy():
     missed = judged(case(gradient={"precision_target": 0.01}))
     assert missed["gradient"].quality == "noisy"
     assert "did not reach the --precision 1 % asked" in missed["gradient"].quality_reason
+
+
+def test_on_a_tie_the_main_reason_is_the_cause_not_the_symptom():
+    reasons = ["IQR is 92 % of the median; other processes used 0.98 CPU during the rounds",
+               "other processes used 1.01 CPU during the rounds; IQR is 60 % of the median"]
+    assert quality.main_reason(reasons).startswith("other processes used")
+    assert quality.main_reason(["IQR is 30 % of the median"] * 2 + ["other processes used 0.3 CPU"]) \
+        == "IQR is 30 % of the median"  # the count comes first

@@ -5,17 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from s3server import make_bucket, moto_server, set_env
+from s3server import set_env
 
 from bench.errors import UserError
 from bench.storage import Location, is_url
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with moto_server() as url:
-        make_bucket(url, "bench-test")
-        yield url
 
 
 @pytest.fixture(params=["local", "memory", "s3"])

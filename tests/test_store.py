@@ -128,6 +128,9 @@ def test_appends_accumulate_in_one_file(tmp_path):
     writer = write(path, RECORDS[:2])
     writer.append(RECORDS[2:])
     assert_frame_holds(load(path), RECORDS)
+    assert [p.name for p in path.parent.iterdir()] == ["run-a"]  # the shards, until the run ends
+    writer.close()
+    assert_frame_holds(load(path), RECORDS)
     assert [p.name for p in path.parent.iterdir()] == ["run-a.parquet"]
 
 
@@ -175,7 +178,7 @@ def test_unknown_format_version_is_refused(tmp_path, monkeypatch, version, hint)
 
 def test_version_rewritten_in_the_schema_metadata_is_refused(tmp_path):
     path = tmp_path / "run-a.parquet"
-    write(path, RECORDS[:1])
+    write(path, RECORDS[:1]).close()
     table = pq.read_table(path)
     meta = json.loads(table.schema.metadata[store.METADATA_KEY])
     meta["format_version"] = 99
@@ -223,7 +226,7 @@ def test_no_file_until_a_record_arrives(tmp_path):
     assert_frame_holds(load(path), RECORDS[:1])
 
 
-def test_failed_rewrite_leaves_the_last_complete_file(tmp_path, monkeypatch):
+def test_a_failed_shard_write_leaves_the_shards_written_before(tmp_path, monkeypatch):
     path = tmp_path / "box-1" / "run-a.parquet"
     writer = write(path, RECORDS[:2])
     real = pq.write_table
@@ -237,11 +240,11 @@ def test_failed_rewrite_leaves_the_last_complete_file(tmp_path, monkeypatch):
         writer.append(RECORDS[2:])
     monkeypatch.setattr(pq, "write_table", real)
 
-    # The half-written bytes went to a temporary file, never to the results
-    # file, and the temporary file was removed.
-    assert [p for p in path.parent.iterdir() if p != path] == []
+    # Nothing half-written reached the results: only the first shard is there.
+    shards = path.with_suffix("")
+    assert [p.name for p in path.parent.iterdir()] == ["run-a"]
+    assert [p.name for p in shards.iterdir()] == ["part-000001.parquet"]
     assert_frame_holds(load(path), RECORDS[:2])
-    # Loading the folder sees only the complete file, not the temporary one.
     assert_frame_holds(load(path.parent), RECORDS[:2])
     assert_frame_holds(load(tmp_path), RECORDS[:2])
     # The next successful write has everything, the failed batch included.
@@ -271,7 +274,7 @@ def test_version_1_files_read_with_the_new_columns_empty(tmp_path):
     import pyarrow.parquet as pq
 
     path = tmp_path / "box-1" / "old.parquet"
-    write(path, RECORDS)
+    write(path, RECORDS).close()
     table = pq.read_table(path)
     meta = json.loads(table.schema.metadata[b"bench"])
     old = table.drop_columns(list(V2_COLUMNS)).replace_schema_metadata(

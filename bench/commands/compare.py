@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.storage import results_arg
 
 # How many left-out runs a side's line names before it counts the rest.
 NAMED_RUNS = 5
@@ -28,8 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("base", metavar="BASE")
     p.add_argument("new", metavar="NEW")
-    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                   help="where run ids are looked up (default: ./results)")
+    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
+                   help="where run ids are looked up: a folder or a URL such as s3://bucket/results "
+                        "(default: ./results)")
     p.add_argument("--min-effect", default="5%", metavar="PCT",
                    help="smallest speedup or slowdown worth calling: a percentage (5%%) or a fraction "
                         "(0.05); a bare number of 1 or more is refused as ambiguous (default 5%%)")
@@ -42,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="which run of a side holding several (a folder) is compared: latest (the "
                         "newest, default), pool (every run's samples together), or a run id (or its "
                         "start) of that side; give it twice for BASE and NEW apart")
+    p.add_argument("--all", action="store_true",
+                   help="print every compared case even when there are many (by default, above "
+                        "200 cases, a summary per suite, framework, device and phase)")
     p.set_defaults(handler=handle)
 
 
@@ -180,7 +185,7 @@ def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from bench import compare
-    from bench.console import err, out
+    from bench.console import out
 
     min_effect = percent(args.min_effect, "--min-effect")
     fail_at = percent(args.fail_on_regression, "--fail-on-regression") if args.fail_on_regression else None
@@ -204,6 +209,9 @@ def handle(args: argparse.Namespace) -> int:
         out.print(t)
 
     shown = table[table.phase.isin(phases)]
+    if len(shown) > compare.TABLE_LIMIT and not args.all:
+        print_summary(shown, min_effect, compare.compare_ratios(base.rows, new.rows, min_effect))
+        return finish(table, unmatched, fail_at)
     t = Table(title=f"speedup = T(base) / T(new), 95% CI; a call needs p < 0.05 and at least "
                     f"{_pct(min_effect)}", title_justify="left")
     for col in ("suite", "case", "framework", "device", "phase", "base ms", "new ms", "speedup",
@@ -243,10 +251,51 @@ def handle(args: argparse.Namespace) -> int:
     if memory is not None:
         out.print(memory)
 
+    return finish(table, unmatched, fail_at)
+
+
+# Unmatched rows listed one by one before the rest are counted.
+NAMED_UNMATCHED = 20
+
+
+def print_summary(shown, min_effect: float, ratios) -> None:
+    """Many cases: per suite, framework, device and phase, the geometric-mean speedup and the calls."""
+    from rich.table import Table
+
+    from bench import compare
+    from bench.console import out
+
+    t = Table(title=f"{len(shown)} cases compared: per suite, framework, device and phase (speedup = "
+                    f"T(base) / T(new); a call needs p < 0.05 and at least {_pct(min_effect)})",
+              title_justify="left")
+    for col in ("suite", "framework", "device", "phase", "cases", "geomean speedup", "faster", "slower",
+                "no change", "inconclusive", "untested"):
+        t.add_column(col, no_wrap=True)
+    for r in compare.summary(shown).itertuples():
+        t.add_row(_e(r.suite), _e(f"{r.framework} ({r.mode})"), _e(r.device), _e(r.phase), str(r.cases),
+                  _times(r.geomean_speedup), str(r.faster), str(r.slower), str(r.no_change),
+                  str(r.inconclusive), str(r.untested))
+    out.print(t)
+    if not ratios.empty:
+        counts = ratios.R_change.value_counts().to_dict()
+        out.print(_e(f"R = T(gradient)/T(forward) in both runs, {len(ratios)} cases: "
+                     + ", ".join(f"{v}: {n}" for v, n in sorted(counts.items()))), soft_wrap=True)
+    out.print(f"{len(shown)} cases are too many to list one by one (more than {compare.TABLE_LIMIT}): "
+              "--all prints every case; --phase narrows them; `bench export` writes either side's rows.",
+              soft_wrap=True)
+
+
+def finish(table, unmatched, fail_at: float | None) -> int:
+    """The unmatched rows, the count of each call and the exit code: every row counts, shown or not."""
+    from bench import compare
+    from bench.console import err, out
+
     if not unmatched.empty:
         err.print(f"[yellow]{len(unmatched)} measured rows have no partner in the other run:[/]")
-        for r in unmatched.itertuples():
+        for r in unmatched.head(NAMED_UNMATCHED).itertuples():
             err.print(_e(f"  {r.side}: {r.suite} {r.case} {r.framework} ({r.mode}) {r.device} {r.phase}"))
+        if len(unmatched) > NAMED_UNMATCHED:
+            err.print(f"  and {len(unmatched) - NAMED_UNMATCHED} more")
 
     calls = table.verdict.value_counts().to_dict()
     out.print(_e(", ".join(f"{v}: {n}" for v, n in sorted(calls.items()))), soft_wrap=True)

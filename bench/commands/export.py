@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.storage import results_arg
+
 FORMATS = ("csv", "markdown", "pytest-benchmark")
 
 
@@ -24,8 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="file to write, whole or not at all; its folder is made if missing; never a "
                         "results file (default: standard output)")
-    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                   help="where run ids are looked up (default: ./results)")
+    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
+                   help="where run ids are looked up: a folder or a URL such as s3://bucket/results "
+                        "(default: ./results)")
     p.set_defaults(handler=handle)
 
 
@@ -36,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
     output = None
     if args.output is not None:
         # Checked before anything is read: the inputs themselves are never the output.
-        inputs = [f for s in sources for f in store.files(s)]
+        inputs = [f for s in sources for f in store.files(s) if isinstance(f, Path)]  # -o is local
         output = writable.output_file(args.output, "-o", protect=inputs)
     df, metadata = store.read_runs(sources)
     if args.format == "csv":

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.storage import is_url, results_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--machine", required=True, metavar="NAME", help="machine folder to store it under")
-    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                   help="results tree (default: ./results)")
+    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
+                   help="results tree: a folder or a URL such as s3://bucket/results (default: ./results)")
     p.set_defaults(handler=handle)
 
 
@@ -39,14 +40,15 @@ def handle(args: argparse.Namespace) -> int:
     machine.check_name(args.machine)
     importer.check_source(args.file)
     # Where it goes is checked before the file is read.
-    writable.folder(args.results, "--results")
-    writable.folder(args.results / args.machine, "--results")
+    if isinstance(args.results, str) and is_url(args.results):
+        writable.location(args.results, "--results")
+    else:
+        writable.folder(args.results, "--results")
+        writable.folder(args.results / args.machine, "--results")
     doc = importer.read_document(args.file)
     run_id = new_run_id()
-    path = args.results / args.machine / f"{run_id}.parquet"
-    while path.exists():  # a run is never overwritten
+    while store.run_exists(store.run_path(args.results, args.machine, run_id)):  # never overwrite a run
         run_id = new_run_id()
-        path = path.with_name(f"{run_id}.parquet")
     try:
         found = importer.records(doc, run_id, args.machine)
     except UserError as exc:
@@ -58,7 +60,8 @@ def handle(args: argparse.Namespace) -> int:
             "fingerprint": {"cpu": found.processor}}
     if found.threads is not None:
         meta["settings"] = {"threads": found.threads}
-    writer = store.ResultsWriter(path, meta)
+    writer = store.new_run(args.results, args.machine, run_id, meta)
+    path = writer.path
     try:
         writer.append(found.records)
         writer.close()

@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--suites", type=Path, default=None, metavar="DIR",
                    help="folder of suite modules (default: ./suites, else the project's)")
+    p.add_argument("--cases", action="store_true",
+                   help="print every case that `bench run` (and `--quick`) would measure, one per line")
     p.set_defaults(handler=handle)
 
 
@@ -37,6 +39,8 @@ def handle(args: argparse.Namespace) -> int:
 
     directory = args.suites or discovery.default_dir()
     suites, problems = discovery.load_dir(directory)
+    if args.cases:
+        return _print_cases(suites, problems)
     # Every cell is Text: names, descriptions and GRID keys are the suite author's data,
     # and a "[/]" in them is text to show, not markup to parse.
     table = Table(title=Text(f"suites in {directory}", style="table.title"))
@@ -65,4 +69,24 @@ def handle(args: argparse.Namespace) -> int:
     out.print(fw)
     out.print(Text(f"devices on this machine: {', '.join(devices)}"))  # GPU names come from the driver
     out.print("(`bench env` shows which devices each framework can actually use)")
+    return 0
+
+
+def _print_cases(suites: list[discovery.Suite], problems: list[str]) -> int:
+    """Every case of every suite, one line each: what a run measures, with no grid notation to decode."""
+    from rich.text import Text
+
+    from bench.console import out, warn
+
+    for s in suites:
+        quick = {c.id for c in s.cases(quick=True)}
+        cases = s.cases()
+        out.print(Text(f"{s.name}: {len(cases)} cases ({len(quick)} with --quick, marked *)", style="bold"))
+        for c in cases:
+            out.print(Text(f"  {'*' if c.id in quick else ' '} {c.id}"))
+        for c in s.cases(quick=True):  # a quick case outside the full grid still runs with --quick
+            if c.id not in {x.id for x in cases}:
+                out.print(Text(f"  * {c.id} (--quick only)"))
+    for message in problems:
+        warn(f"broken suite: {message}")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.storage import results_arg
+
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -19,14 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("runs", nargs="*", metavar="RUN",
-                   help="a run id, a results file, a machine folder or a results tree (default: the "
-                        "newest run under --results); several make one page")
+                   help="a run id, a results file, a machine folder or a results tree, local or a URL "
+                        "(default: the newest run under --results); several make one page")
     # A str, not a Path: Path("") would be ".", and an empty name must be refused.
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="the page to write (default: reports/<run-id>.html, or reports/report.html "
                         "for several runs); never a results file or a folder")
-    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                   help="results tree where run ids and the newest run are looked up (default: ./results)")
+    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
+                   help="results tree (a folder or a URL such as s3://bucket/results) where run ids and the "
+                        "newest run are looked up (default: ./results)")
+    p.add_argument("--fleet", default=None, metavar="ID",
+                   help="every machine's run of this fleet run (bench run --cluster prints its id) under "
+                        "--results, on one page")
     p.set_defaults(handler=handle)
 
 
@@ -37,9 +43,13 @@ def handle(args: argparse.Namespace) -> int:
     output = args.output
     if output is not None and not output.strip():
         raise UserError("-o is empty: give the page's file name, such as -o report.html")
-    found = store.resolve_runs(args.runs, args.results)
+    if args.fleet and args.runs:
+        raise UserError("--fleet picks the runs itself: give either RUN arguments or --fleet")
+    found = store.fleet_runs(args.results, args.fleet) if args.fleet else store.resolve_runs(args.runs,
+                                                                                              args.results)
     if output is None:
-        name = f"{found[0].stem}.html" if len(found) == 1 else "report.html"
+        name = (f"{args.fleet}.html" if args.fleet else
+                f"{store.stem(found[0])}.html" if len(found) == 1 else "report.html")
         output = DEFAULT_REPORTS / name
     written = report.write(found, output)
     print(written)

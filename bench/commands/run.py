@@ -15,10 +15,11 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import analysis, defaults, discovery, frameworks, machine, runner
+from bench import analysis, defaults, discovery, fleet, frameworks, machine, runner
 from bench.device import Device
 from bench.errors import UserError, did_you_mean
 from bench.spec import FRAMEWORKS, Case, Record, Settings
+from bench.storage import is_url, results_arg
 
 QUICK_BUDGET_S = defaults.QUICK_BUDGET_S
 DEFAULT_BUDGET_S = defaults.BUDGET_S
@@ -103,8 +104,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="let GPUs use TF32 for float32 matmuls (off by default; recorded)")
     p.add_argument("--machine", default=None, metavar="NAME",
                    help="name of this machine's results folder (default: from the hardware fingerprint)")
-    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                   help="results tree (default: ./results); checked writable before anything runs")
+    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
+                   help="results tree, a folder or a URL such as s3://bucket/results (default: ./results); "
+                        "checked writable before anything runs")
     p.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
                    help="write the HTML report of the run to DIR/<run-id>.html (default: ./reports)")
     p.add_argument("--no-report", action="store_true", help="write no HTML report")
@@ -116,7 +118,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"a stage of a case such as building the model) must end within it (default: "
                         f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger; "
                         f"at most {MAX_TIMEOUT_S:.0f})")
+    fleet = p.add_argument_group(
+        "fleet runs", "run the same plan on every machine of a Dask cluster, into one shared --results "
+        "(one worker per machine: dask worker ADDRESS --nworkers 1 --nthreads 1 --resources bench=1 "
+        "--name NAME; see the README, 'Fleet runs')")
+    fleet.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="the Dask scheduler, e.g. tcp://HOST:8786; each machine writes into --results "
+                            "(a URL or a folder they all mount) under its worker name; one report at the end")
+    fleet.add_argument("--machines", default="", metavar="LIST",
+                       help="with --cluster: only these machines (worker names, comma-separated)")
+    fleet.add_argument("--retry", type=int, default=0, metavar="N",
+                       help="with --cluster: run a machine that left mid-run again when it comes back, "
+                            "at most N times (default 0; never on another machine)")
     p.set_defaults(handler=handle)
+
+
+# Options a fleet run forwards to each machine's `bench run`, as given.
+FORWARDED = ("device", "framework", "mode", "suite", "suites", "quick", "budget", "threads", "processes",
+             "precision", "max_time", "l2", "allow_tf32", "seed", "timeout")
+
+
+_DEFAULTS = {("l2", "warm"), ("device", "cpu"), ("seed", 0)}
+
+
+def _forwarded(args: argparse.Namespace) -> list[str]:
+    """The `bench run` options of this command line that each machine of a fleet gets."""
+    out: list[str] = []
+    for name in FORWARDED:
+        value = getattr(args, name)
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif value not in (None, False, "", [], "default") and (name, value) not in _DEFAULTS:
+            out += [flag, str(value)]
+    for case in args.case:
+        out += ["--case", case]
+    return [*out, "--results", str(args.results)]
 
 
 def _split(value: str) -> list[str]:
@@ -265,7 +302,21 @@ def check_machine(name: str) -> str:
     return name
 
 
-def check_writable(folder: Path, option: str = "--results") -> None:
+def check_writable(results: Path | str, machine_name: str | None = None, option: str = "--results") -> None:
+    """UserError unless a run can be written under ``results`` (in ``machine_name``'s folder).
+
+    A URL is checked by writing and deleting a probe object under it.
+    """
+    from bench import writable
+
+    if isinstance(results, str) and is_url(results):
+        writable.location(results, option)
+        return
+    folder = Path(results) / machine_name if machine_name else Path(results)
+    _check_folder(folder, option)
+
+
+def _check_folder(folder: Path, option: str) -> None:
     """UserError unless a file can be created in ``folder``; folders made for the check are removed."""
     made: list[Path] = []
     try:
@@ -314,6 +365,7 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 def handle(args: argparse.Namespace) -> int:
     with terminate_as_interrupt():
+        fleet.stop_with_parent()  # a machine's run in a fleet ends with its Dask worker
         return _handle(args)
 
 
@@ -322,6 +374,10 @@ def _handle(args: argparse.Namespace) -> int:
     from bench import console, quality, store
 
     settings = make_settings(args)
+    if args.cluster:
+        return _fleet(args)
+    if args.machines or args.retry:
+        raise UserError("--machines and --retry go with --cluster (a fleet run)")
     devices = parse_devices(args.device)
     names = parse_frameworks(args.framework)
     pairs = parse_modes(args.mode, names)
@@ -334,7 +390,7 @@ def _handle(args: argparse.Namespace) -> int:
         raise UserError("no suite supports the frameworks asked for: see `bench list`")
     fingerprint = machine.fingerprint()
     name = args.machine or machine.machine_id(fingerprint)
-    check_writable(args.results / name)
+    check_writable(args.results, name)
     for message in problems:
         console.warn(f"skipping a broken suite: {message}")
     for s in suites:
@@ -347,13 +403,15 @@ def _handle(args: argparse.Namespace) -> int:
     )
 
     run_id = new_run_id()
-    path = args.results / name / f"{run_id}.parquet"
-    writer = store.ResultsWriter(path, {
+    writer = store.new_run(args.results, name, run_id, {
         "run_id": run_id, "machine": name, "fingerprint": fingerprint,
         "settings": asdict(settings),
         "devices": devices, "frameworks_requested": names,
         "suites": [s.name for s in suites],
+        # Set by a fleet run (bench.fleet) for the `bench run` it starts on each machine.
+        **({"fleet": os.environ[fleet.FLEET_ENV]} if os.environ.get(fleet.FLEET_ENV) else {}),
     })
+    path = writer.path
     try:
         envs, held, interrupted = _measure(jobs, settings, run_id, name, writer)
         if not writer.records:
@@ -371,6 +429,40 @@ def _handle(args: argparse.Namespace) -> int:
     except ResultsUnwritable as exc:
         return _unwritable(path, writer.written, exc)
     return _finish(args, writer, path, run_id, interrupted)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    """`bench run --cluster`: the plan on every machine, then one report over the fleet run."""
+    from rich.text import Text
+
+    from bench import console, store
+
+    if args.machine is not None:
+        raise UserError("--machine does not go with --cluster: each machine is named by its Dask worker")
+    if not 0 <= args.retry <= 100:
+        raise UserError(f"--retry {args.retry}: give 0 to 100")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UserError("--cluster needs Dask distributed: pip install 'bench[fleet]'") from None
+    with console.FleetDisplay() as display:
+        outcome = fleet.run_fleet(args.cluster, _forwarded(args), _split(args.machines) or None, args.retry,
+                                  show=display.show)
+    console.out.print(Text(f"fleet run {outcome.fleet_id}: results under {args.results}"))
+    for m in outcome.machines.values():
+        if m.state != "finished" or m.returncode:
+            console.warn(f"{m.name}: {m.state}" + (f": {m.detail}" if m.detail else ""))
+    if not args.no_report:
+        from bench import report
+
+        try:
+            runs = store.fleet_runs(args.results, outcome.fleet_id)
+            out = report.write(runs, args.reports / f"{outcome.fleet_id}.html")
+            console.out.print(Text(f"report: {out}"))
+        except Exception as exc:  # the results are stored: a report failure loses nothing
+            console.warn(f"no fleet report written ({exc}); retry with `bench report --results "
+                         f"{args.results} --fleet {outcome.fleet_id}`")
+    return outcome.exit_code
 
 
 def _unwritable(path: Path, written: bool, exc: ResultsUnwritable) -> int:

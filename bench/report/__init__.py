@@ -125,7 +125,8 @@ def write(sources: Path | str | Iterable[Path | str], out_path: Path | str) -> P
     if isinstance(sources, str | Path):
         sources = [sources]
     sources = list(sources)
-    target = check_output(out_path, store.expand(sources))
+    # Only local inputs can be the output's file (-o is always local).
+    target = check_output(out_path, [p for p in store.expand(sources) if isinstance(p, Path)])
     df, metadata = read(sources)
     html = render(df, metadata)
     try:

@@ -27,6 +27,21 @@ SERIES_KEYS = ("machine", "run_id", "framework", "mode", "device")
 # Columns whose values are one list per row: left out of the CSV downloads (raw
 # samples stay in the Parquet file).
 LIST_COLUMNS = ("samples_s", "loss_curve", "process_rounds")
+# Above this many cases (suite, case, series) the page aggregates: a summary per suite,
+# framework and machine and figures of distributions instead of one row or point per
+# case (100,000 rows made a 1 GB page). Smaller runs render every case.
+LARGE_CASES = 2000
+# Above this many values the CI of a median over cases is the distribution-free one of
+# order statistics: the bootstrap would hold 2000 resamples of every value in memory.
+BOOTSTRAP_LIMIT = 5000
+# The compressed download of every row is embedded only below this size (bytes, before
+# base64); above it the page says how to get the rows (bench export).
+DOWNLOAD_LIMIT = 8_000_000
+# The columns of that download: what identifies a row and its headline numbers.
+DOWNLOAD_COLUMNS = ("run_id", "machine", "suite", "case", "framework", "mode", "device", "dtype", "phase",
+                    "status", "reason", "quality", "median_s", "ci_low_s", "ci_high_s", "iqr_s", "ratio",
+                    "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flops", "peak_bytes", "memory_ratio",
+                    "saved_bytes")
 
 
 @dataclass
@@ -43,6 +58,9 @@ class ReportData:
     memory: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per series, see memory_summary
     throttled: dict[str, Any] = field(default_factory=dict)  # see throttle_summary
     quality: dict[str, Any] = field(default_factory=dict)  # see quality_summary
+    large: bool = False  # more than LARGE_CASES cases: the page aggregates (see summary_table)
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # see summary_table, when large
+    n_cases: int = 0  # (suite, case, series) combinations
 
 
 def _label(row: pd.Series, parts: list[str]) -> str:
@@ -99,11 +117,28 @@ def series_order(df: pd.DataFrame) -> list[str]:
 
 
 def bootstrap_median_ci(values: np.ndarray) -> tuple[float, float]:
-    """95% bootstrap CI of the median over cases (bench.stats, the one bootstrap); the range of two."""
+    """95% bootstrap CI of the median over cases (bench.stats, the one bootstrap); the range of two.
+
+    Over more than BOOTSTRAP_LIMIT cases: ``order_statistic_ci`` (same coverage, no resamples).
+    """
     if len(values) < 3:
         return float(np.min(values)), float(np.max(values))
+    if len(values) > BOOTSTRAP_LIMIT:
+        return order_statistic_ci(values)
     ci = stats.median_ci(values)
     return ci.low, ci.high
+
+
+def order_statistic_ci(values: np.ndarray) -> tuple[float, float]:
+    """The distribution-free 95% CI of a median: the order statistics that the count of values
+    below the median (binomial, n and 1/2) reaches with 2.5 % and 97.5 % probability."""
+    from scipy import stats as sps
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    tail = (1 - stats.CONFIDENCE) / 2
+    j = int(sps.binom.ppf(tail, n, 0.5))  # x_(j) and x_(n-j+1), counted from 1
+    return float(x[max(j - 1, 0)]), float(x[min(n - j, n - 1)])
 
 
 def fmt(x: float, digits: int = 2) -> str:
@@ -122,8 +157,9 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
         med = float(np.median(r))
         if len(r) >= 2:
             lo, hi = bootstrap_median_ci(r)
-            ci_method = (f"95% bootstrap CI over the {len(r)} cases" if len(r) >= 3
-                         else "the range of the 2 cases")
+            ci_method = ("the range of the 2 cases" if len(r) < 3 else
+                         f"95% bootstrap CI over the {len(r)} cases" if len(r) <= BOOTSTRAP_LIMIT else
+                         f"95% distribution-free CI (order statistics) over the {len(r)} cases")
         else:
             lo, hi = float(g["ratio_ci_low"].iloc[0]), float(g["ratio_ci_high"].iloc[0])
             ci_method = "95% CI of the single case (bootstrap over its rounds)"
@@ -477,8 +513,11 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def not_measured(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a status other than ok, grouped by (suite, series, phase, status, reason)."""
+def not_measured(df: pd.DataFrame, listed: int | None = None) -> pd.DataFrame:
+    """Rows with a status other than ok, grouped by (suite, series, phase, status, reason).
+
+    ``listed``: name at most this many cases per group, then count the rest (a large run).
+    """
     columns = ["suite", "series", "phase", "status", "reason", "rows", "cases"]
     bad = df[df["status"] != "ok"]
     if bad.empty:
@@ -489,8 +528,10 @@ def not_measured(df: pd.DataFrame) -> pd.DataFrame:
             ["suite", "series", "phase", "status", "reason"], sort=False):
         cases = list(dict.fromkeys(g["case"]))
         every = len(cases) == n_cases[(suite, label)] and len(cases) > 1
+        named = cases if listed is None else cases[:listed]
+        more = f" and {len(cases) - len(named)} more" if len(named) < len(cases) else ""
         out.append([suite, label, phase, status, reason, len(g),
-                    f"all {len(cases)} cases" if every else ", ".join(cases)])
+                    f"all {len(cases)} cases" if every else ", ".join(named) + more])
     return pd.DataFrame(out, columns=columns)
 
 
@@ -551,18 +592,55 @@ def run_summaries(metadata: list[dict[str, Any]], rows: pd.DataFrame | None = No
     return runs
 
 
+SUMMARY_KEYS = ["suite", "machine", "framework", "mode", "device"]
+
+
+def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per suite, machine, framework (mode) and device: how many cases and rows were measured or
+    flagged, the median forward and gradient times, R's median and 5-95 % range, the median
+    theory and M: what the page shows in place of the per-case table of a large run."""
+    keys = SUMMARY_KEYS
+    ok = rows[rows["status"] == "ok"]
+    grad = ok[ok["phase"] == "gradient"]
+    out = rows.groupby(keys, sort=True).agg(cases=("case", "nunique"), rows=("case", "size"))
+    out["measured"] = ok.groupby(keys).size()
+    out["flagged"] = ok[ok["quality"].isin(FLAGGED)].groupby(keys).size()
+    for phase in ("forward", "gradient"):
+        out[f"{phase} ms"] = ok[ok["phase"] == phase].groupby(keys)["median_s"].median() * 1e3
+    r = grad[np.isfinite(grad["ratio"].astype(float))].groupby(keys)["ratio"]
+    out["R"] = r.median()
+    out["R p5"] = r.quantile(0.05)
+    out["R p95"] = r.quantile(0.95)
+    out["theory"] = grad.groupby(keys)["theory_ratio"].median()
+    out["M"] = grad.groupby(keys)["memory_ratio"].median()
+    for col in ("measured", "flagged"):
+        out[col] = out[col].fillna(0).astype(int)
+    out = out.reset_index()
+    return out.assign(**{"series": out["framework"] + " (" + out["mode"] + ") · " + out["device"]})
+
+
+def case_count(rows: pd.DataFrame) -> int:
+    """How many (suite, case, series) combinations the rows hold: the per-case table's length."""
+    return len(rows[["suite", "case", "series"]].drop_duplicates())
+
+
 def build(df: pd.DataFrame, metadata: list[dict[str, Any]] | None = None) -> ReportData:
+    """The report's tables from the rows; above LARGE_CASES cases, a summary instead of every case."""
     rows = prepare(df)
     order = series_order(rows)
     ok = rows[rows["status"] == "ok"]
     vs = verdicts(ok, order)
+    n_cases = case_count(rows)
+    large = n_cases > LARGE_CASES
     return ReportData(
         rows=rows, ok=ok, series=order, verdicts=vs, headline=headline(vs),
-        by_suite=by_suite(ok, order), cases=case_table(rows, order),
-        not_measured=not_measured(rows), runs=run_summaries(metadata or [], rows),
+        by_suite=by_suite(ok, order), cases=pd.DataFrame() if large else case_table(rows, order),
+        not_measured=not_measured(rows, listed=50 if large else None),
+        runs=run_summaries(metadata or [], rows),
         memory=memory_summary(ok, order) if has_memory(ok) else pd.DataFrame(),
         throttled=throttle_summary(rows),
         quality=quality_summary(rows),
+        large=large, summary=summary_table(rows) if large else pd.DataFrame(), n_cases=n_cases,
     )
 
 
@@ -591,9 +669,22 @@ def data_uri(text: str, mime: str) -> str:
 
 
 def downloads(data: ReportData) -> list[dict[str, str]]:
-    """The report's embedded downloads; the CSVs' texts cannot run as spreadsheet formulas."""
+    """The report's embedded downloads; the CSVs' texts cannot run as spreadsheet formulas.
+
+    A large run (``data.large``) has no per-case table: its download is every
+    row's DOWNLOAD_COLUMNS as gzip-compressed CSV, embedded when it compresses
+    below DOWNLOAD_LIMIT; above, ``download_note`` says how to get the rows.
+    """
     from bench.export import inert
 
+    if data.large:
+        blob = rows_gzip(data)
+        if blob is None:
+            return []
+        return [{"label": f"every row's key columns and headline numbers (CSV, gzip, "
+                          f"{fmt_bytes(len(blob))})",
+                 "file": "bench-rows.csv.gz",
+                 "href": "data:application/gzip;base64," + base64.b64encode(blob).decode("ascii")}]
     long = data.rows.drop(columns=[c for c in (*LIST_COLUMNS, "series", "size") if c in data.rows])
     return [
         {"label": "per-case table (CSV)", "file": "bench-cases.csv",
@@ -603,3 +694,35 @@ def downloads(data: ReportData) -> list[dict[str, str]]:
         {"label": "every row, all columns but the raw samples and loss curves (CSV)",
          "file": "bench-rows.csv", "href": data_uri(inert(long).to_csv(index=False), "text/csv")},
     ]
+
+
+# Rows written to estimate the compressed size before the whole table is.
+_PROBE_ROWS = 20_000
+
+
+def rows_gzip(data: ReportData) -> bytes | None:
+    """Every row's DOWNLOAD_COLUMNS as gzip CSV, or None when it would exceed DOWNLOAD_LIMIT
+    (estimated from the first rows first, so a million rows are not written only to be dropped)."""
+    import gzip
+
+    from bench.export import inert
+
+    table = data.rows[[c for c in DOWNLOAD_COLUMNS if c in data.rows]]
+
+    def packed(part: pd.DataFrame) -> bytes:
+        # Six significant digits, as the Markdown cells: half the bytes of repr's 17.
+        csv = inert(part).to_csv(index=False, float_format="%.6g")
+        return gzip.compress(csv.encode(), compresslevel=6, mtime=0)
+
+    if len(table) > _PROBE_ROWS:
+        probe = len(packed(table.iloc[:_PROBE_ROWS]))
+        if probe * len(table) / _PROBE_ROWS > DOWNLOAD_LIMIT * 1.2:
+            return None
+    blob = packed(table)
+    return blob if len(blob) <= DOWNLOAD_LIMIT else None
+
+
+def export_command(data: ReportData) -> str:
+    """The command that writes every row of the report's runs, for a page that cannot hold them."""
+    ids = sorted(data.rows["run_id"].astype(str).unique())
+    return f"bench export {' '.join(ids[:3])}{' ...' if len(ids) > 3 else ''} -o rows.csv"

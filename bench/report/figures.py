@@ -683,13 +683,156 @@ MEMORY_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[
 ]
 
 
+# Figures of a large run ------------------------------------------------------
+# Above data.LARGE_CASES cases a point per case makes an SVG of hundreds of MB:
+# these draw distributions and binned medians, whose size does not grow with the run.
+
+SIZE_BINS = 16
+
+
+def _distribution(d: ReportData, pal: Palette, column: str, phase: str, label: str, reference: float
+                  ) -> tuple[Figure | None, str]:
+    """Per suite and series: the 5th, 25th, 50th, 75th and 95th percentile of ``column`` over the
+    cases (of the ``phase`` rows with status ok), drawn as a box with whiskers, one row per series."""
+    rows = d.ok[(d.ok["phase"] == phase)]
+    rows = rows[np.isfinite(rows[column].astype(float))]
+    if rows.empty:
+        return None, f"No {label} was measured."
+    q = rows.groupby(["suite", "series"])[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    suites = sorted(q.index.get_level_values("suite").unique())
+    fig, axes = _grid(len(suites), ncols=2, axes_h=0.35 + 0.28 * len(d.series))
+    for ax, suite in zip(axes, suites, strict=True):
+        s = q.loc[suite]
+        labels = [x for x in d.series if x in s.index]
+        for y, series in enumerate(labels):
+            p5, p25, p50, p75, p95 = (float(v) for v in s.loc[series])
+            color = pal.color[series]
+            ax.plot([p5, p95], [y, y], color=color, lw=1)
+            ax.plot([p25, p75], [y, y], color=color, lw=6, alpha=0.45, solid_capstyle="butt")
+            ax.plot([p50], [y], marker="|", ms=10, mew=2, color=color)
+        ax.axvline(reference, color="0.6", ls=":", lw=1)
+        if column == "ratio":
+            ax.axvline(CHEAP_GRADIENT_BOUND, color="0.4", ls="--", lw=1)
+        ax.set_yticks(range(len(labels)), [""] * len(labels))
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.invert_yaxis()
+        ax.set_title(f"{text(suite)} ({int(rows[rows['suite'] == suite]['case'].nunique())} cases)")
+        ax.set_xlabel(label)
+    _finish(fig, pal.series_handles(d.series))
+    return fig, ""
+
+
+def ratio_distribution(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    return _distribution(d, pal, "ratio", "gradient", "R = T(gradient) / T(forward)", 1.0)
+
+
+def memory_distribution(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    return _distribution(d, pal, "memory_ratio", "gradient", "M = peak(gradient) / peak(forward)", 1.0)
+
+
+def _size_bins(size: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Log-spaced bin edges over the positive sizes, and each row's bin (-1: no size)."""
+    x = size.to_numpy(float)
+    good = np.isfinite(x) & (x > 0)
+    if not good.any():
+        return np.array([]), np.full(len(x), -1)
+    lo, hi = np.log10(x[good].min()), np.log10(x[good].max())
+    edges = np.logspace(lo, hi if hi > lo else lo + 1, SIZE_BINS + 1)
+    which = np.where(good, np.clip(np.searchsorted(edges, np.where(good, x, 1.0), side="right") - 1,
+                                   0, SIZE_BINS - 1), -1)
+    return edges, which
+
+
+def _binned(ax, rows: pd.DataFrame, column: str, edges: np.ndarray, color, ls: str = "-",
+            marker: str = "o") -> None:
+    """The median of ``column`` per size bin, with a band from its 25th to 75th percentile."""
+    g = rows[rows["_bin"] >= 0].groupby("_bin")[column]
+    q = g.quantile([0.25, 0.5, 0.75]).unstack()
+    if q.empty:
+        return
+    mid = np.sqrt(edges[q.index.to_numpy()] * edges[q.index.to_numpy() + 1])
+    ax.plot(mid, q[0.5].to_numpy(), ls=ls, marker=marker, ms=3, lw=1.2, color=color)
+    ax.fill_between(mid, q[0.25].to_numpy(), q[0.75].to_numpy(), color=color, alpha=0.15, lw=0)
+
+
+def times_by_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["median_s"] > 0)]
+    edges, which = _size_bins(ok["size"])
+    ok = ok.assign(_bin=which, _ms=ok["median_s"] * 1e3)
+    if not (which >= 0).any():
+        return None, "No FLOP counts to bin the cases by problem size."
+    phases = [p for p in ("forward", "gradient", "step") if ((ok["phase"] == p) & (ok["_bin"] >= 0)).any()]
+    fig, axes = _grid(len(phases), ncols=3, axes_h=2.4)
+    for ax, phase in zip(axes, phases, strict=True):
+        p = ok[ok["phase"] == phase]
+        for label in d.series:
+            _binned(ax, p[p["series"] == label], "_ms", edges, pal.color[label], *PHASE_STYLE[phase])
+        log_axes(ax, "x", "y")
+        ax.set_title(f"{phase}: median time per size bin")
+        ax.set_xlabel("problem size: forward FLOPs")
+        ax.set_ylabel("ms per call (median, 25-75 % band)")
+    _finish(fig, pal.series_handles(d.series))
+    return fig, ""
+
+
+def ratio_by_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+    g = d.ok[(d.ok["phase"] == "gradient") & np.isfinite(d.ok["ratio"].astype(float))]
+    edges, which = _size_bins(g["size"])
+    if not (which >= 0).any():
+        return None, "No FLOP counts to bin the cases by problem size (the verdict table has R)."
+    g = g.assign(_bin=which)
+    fig, axes = _grid(1, ncols=1, axes_h=3.0)
+    ax = axes[0]
+    for label in d.series:
+        _binned(ax, g[g["series"] == label], "ratio", edges, pal.color[label])
+    th = g[np.isfinite(g["theory_ratio"].astype(float)) & (g["_bin"] >= 0)].groupby("_bin")["theory_ratio"]
+    th = th.median()
+    if not th.empty:
+        ax.plot(np.sqrt(edges[th.index.to_numpy()] * edges[th.index.to_numpy() + 1]), th.to_numpy(), "k_",
+                ms=12, mew=2)
+    ax.axhline(CHEAP_GRADIENT_BOUND, color="0.4", ls="--", lw=1)
+    ax.axhline(1, color="0.6", ls=":", lw=1)
+    log_axes(ax, "x")
+    ax.set_ylim(bottom=0)
+    ax.set_title("R per size bin: median over the cases, 25-75 % band")
+    ax.set_xlabel("problem size: forward FLOPs")
+    ax.set_ylabel("R = T(gradient) / T(forward)")
+    extra = [Line2D([], [], color="k", marker="_", ms=10, mew=2, ls="none", label="FLOP theory (median)"),
+             Line2D([], [], color="0.4", ls="--", label=f"cheap-gradient bound ≈ {CHEAP_GRADIENT_BOUND:.0f}")]
+    _finish(fig, pal.series_handles(d.series) + extra)
+    return fig, ""
+
+
+LARGE_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+    ("ratio-spread", "R per suite and framework",
+     "How R = T(gradient) / T(forward) spreads over the cases of each suite, per framework (mode) and "
+     "device: the thick bar runs from the 25th to the 75th percentile, the thin line from the 5th to the "
+     "95th, the tick is the median. Dashed: the cheap-gradient bound of about 4; dotted: 1. Too many cases "
+     "to draw one point each: the summary table below has the numbers.", ratio_distribution),
+    ("ratio-size", "R against problem size, binned",
+     "The cases binned by forward FLOPs (log-spaced bins): per bin and framework the median R, with a band "
+     "from the 25th to the 75th percentile. Black bars: the median FLOP theory of the bin.", ratio_by_size),
+    ("times-size", "Time against problem size, binned",
+     "Median time per call of each phase over the cases of each size bin (log-spaced bins of forward "
+     "FLOPs), with a band from the 25th to the 75th percentile, log-log.", times_by_size),
+]
+LARGE_MEMORY_FIGURES: list[tuple[str, str, str,
+                                 Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+    ("memory-spread", "M per suite and framework",
+     "How M = peak(gradient) / peak(forward) spreads over the cases of each suite, per framework: the thick "
+     "bar runs from the 25th to the 75th percentile, the thin line from the 5th to the 95th, the tick is "
+     "the median. Dotted: M = 1.", memory_distribution),
+]
+
+
 def build(d: ReportData) -> list[Fig]:
     """Every figure: the timing ones, then the memory ones (section "memory"), which are left out
-    altogether when no row measured memory (the page then says so once)."""
+    altogether when no row measured memory (the page then says so once). A large run
+    (``d.large``) gets figures of distributions and size bins instead of a point per case."""
     pal = Palette(d)
     out = []
-    drawn = [(f, "timing") for f in FIGURES] + ([(f, "memory") for f in MEMORY_FIGURES]
-                                                 if has_memory(d.ok) else [])
+    timing, memory = (LARGE_FIGURES, LARGE_MEMORY_FIGURES) if d.large else (FIGURES, MEMORY_FIGURES)
+    drawn = [(f, "timing") for f in timing] + ([(f, "memory") for f in memory] if has_memory(d.ok) else [])
     for (fig_id, title, caption, draw), section in drawn:
         with rc_context({**RC, "svg.hashsalt": f"bench-report-{fig_id}"}):
             fig, note = draw(d, pal)

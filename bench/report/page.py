@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from bench import __version__
-from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, downloads, fmt_bytes, l2_text
+from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, downloads, export_command, fmt_bytes, l2_text
 from bench.report.figures import Fig
 
 _ENV = jinja2.Environment(
@@ -86,6 +86,7 @@ def render_page(data: ReportData, figures: list[Fig], title: str) -> str:
     template = _ENV.get_template("report.html.j2")
     settings_cols = sorted({k for run in data.runs for k, _ in run["settings"]})
     modes = sorted({(r.framework, r.mode) for r in data.rows[["framework", "mode"]].itertuples()})
+    files = downloads(data)
     figs = [{**f.__dict__, "svg": Markup(f.svg) if f.svg else None, "number": i}
             for i, f in enumerate(figures, start=1)]
     return template.render(
@@ -100,7 +101,11 @@ def render_page(data: ReportData, figures: list[Fig], title: str) -> str:
         suite_tables=_suite_tables(data.cases),
         by_suite=data.by_suite,
         not_measured=data.not_measured.to_dict("records"),
-        downloads=downloads(data),
+        downloads=files,
+        large=data.large,
+        summary=data.summary.to_dict("records") if data.large else [],
+        export_command=export_command(data) if data.large else "",
+        n_cases=data.n_cases,
         settings_cols=settings_cols,
         modes=", ".join(f"{fw} {m}" for fw, m in modes),
         devices=", ".join(sorted(data.rows["device"].unique())),

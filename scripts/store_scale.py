@@ -1,0 +1,146 @@
+"""How bench's store, report and compare scale with the number of rows.
+
+    python scripts/store_scale.py [--rows 10000,100000] [--keep DIR] [--skip report,compare]
+
+For each size it writes a synthetic results run with that many rows (unique
+cases: suites x cases x frameworks x 5 phases, 20 samples per row), then times
+and measures the peak memory (of the child process) of:
+
+- ``bench.load`` of the run;
+- ``bench report`` of the run (and the HTML page's size);
+- ``bench compare`` of the run against a copy of itself (the command, printing, and apart from it
+  ``compare-api``: ``bench.compare.compare``, ``compare_ratios`` and ``summary`` on the loaded rows);
+- writing one more case to a run of that size (``ResultsWriter.append``).
+
+Each command runs in its own process (``/usr/bin/time``-style: wall time from
+here, peak RSS from ``resource.getrusage`` of the child). Check that the
+machine is quiet first (``uptime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import store  # noqa: E402
+from bench.spec import PHASES  # noqa: E402
+
+FRAMEWORKS = (("torch", "eager"), ("jax", "jit"), ("tensorflow", "function"))
+
+
+def synthetic_table(rows: int, run_id: str, machine: str, seed: int = 0) -> pa.Table:
+    """``rows`` result rows with unique (suite, case, framework, phase) and plausible numbers."""
+    rng = np.random.default_rng(seed)
+    per_case = len(FRAMEWORKS) * len(PHASES)
+    cases = -(-rows // per_case)
+    n = cases * per_case
+    case_idx = np.repeat(np.arange(cases), per_case)
+    fw_idx = np.tile(np.repeat(np.arange(len(FRAMEWORKS)), len(PHASES)), cases)
+    phase_idx = np.tile(np.arange(len(PHASES)), cases * len(FRAMEWORKS))
+    suite = np.array([f"suite_{i % 10}" for i in range(cases)])[case_idx]
+    case = np.array([f"batch={64 * (1 + i // 10)},width={128 + i % 10}" for i in range(cases)])[case_idx]
+    fwd = 1e-4 * np.exp(rng.normal(0, 1, cases))[case_idx]
+    phase_factor = np.array([1.0, 2.6, 1.6, 1.5, 2.7])[phase_idx]
+    median = fwd * phase_factor * np.exp(rng.normal(0, 0.02, n))
+    samples = median[:, None] * np.exp(rng.normal(0, 0.03, (n, 20)))
+    ratio = median / fwd
+    cols: dict[str, object] = {
+        "run_id": [run_id] * n, "machine": [machine] * n, "suite": suite, "case": case,
+        "params": ["{}"] * n,
+        "framework": np.array([f for f, _ in FRAMEWORKS])[fw_idx], "framework_version": ["1"] * n,
+        "mode": np.array([m for _, m in FRAMEWORKS])[fw_idx], "device": ["cpu"] * n,
+        "phase": np.array(PHASES)[phase_idx], "status": ["ok"] * n,
+        "median_s": median, "iqr_s": median * 0.04, "min_s": median * 0.95,
+        "ci_low_s": median * 0.98, "ci_high_s": median * 1.02, "rounds": [20] * n,
+        "calls_per_block": [10] * n, "samples_s": list(samples), "process_rounds": [[20]] * n,
+        "ratio": ratio, "ratio_ci_low": ratio * 0.98, "ratio_ci_high": ratio * 1.02,
+        "flops": median * 1e10, "flops_per_s": [1e10] * n, "theory_ratio": phase_factor,
+        "quality": ["good"] * n, "threads": [2] * n, "dtype": ["float32"] * n, "l2": ["warm"] * n,
+    }
+    arrays = []
+    for field in store.SCHEMA:
+        if field.name in cols:
+            arrays.append(pa.array(cols[field.name], type=field.type))
+        else:
+            arrays.append(pa.nulls(n, type=field.type))
+    table = pa.Table.from_arrays(arrays, schema=store.SCHEMA)
+    meta = {"run_id": run_id, "machine": machine, "format_version": store.FORMAT_VERSION,
+            "started": "2026-11-26T00:00:00+00:00", "finished": "2026-11-26T01:00:00+00:00",
+            "settings": {"threads": 2}, "fingerprint": {"cpu": "synthetic"}}
+    return table.slice(0, rows).replace_schema_metadata({store.METADATA_KEY: json.dumps(meta).encode()})
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (GB) of the child, and its last output line."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: run the
+    # sizes from small to large so each figure is this command's.
+    last = (proc.stdout.strip().splitlines() or proc.stderr.strip().splitlines() or [""])[-1]
+    if proc.returncode not in (0, 1):
+        last = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+    return wall, max(peak, before) / 2**20, last
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", default="10000,100000,1000000", help="comma-separated sizes")
+    ap.add_argument("--keep", type=Path, help="write the runs under DIR instead of a temporary folder")
+    ap.add_argument("--skip", default="", help="comma-separated: load, report, compare, compare-api, write")
+    args = ap.parse_args(argv)
+    sizes = [int(float(x)) for x in args.rows.split(",") if x]
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        base = args.keep or Path(tmp)
+        for rows in sizes:
+            a = base / f"a{rows}" / "m" / f"20261126T000000Z-{rows:08x}.parquet"
+            b = base / f"b{rows}" / "m" / f"20261126T000001Z-{rows:08x}.parquet"
+            for path, rid in ((a, a.stem), (b, b.stem)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(synthetic_table(rows, rid, "m"), path)
+            print(f"{rows:>9} rows ({a.stat().st_size / 2**20:.0f} MiB on disk)")
+            py = sys.executable
+            if "load" not in skip:
+                w, m, _ = timed([py, "-c", f"import bench; print(len(bench.load({str(a)!r})))"])
+                print(f"    bench.load      {w:7.1f} s  {m:5.2f} GB")
+            if "report" not in skip:
+                html = base / f"r{rows}.html"
+                w, m, last = timed([py, "-m", "bench", "report", str(a), "-o", str(html)])
+                size = html.stat().st_size / 2**20 if html.exists() else float("nan")
+                print(f"    bench report    {w:7.1f} s  {m:5.2f} GB  page {size:.1f} MiB  {last[:60]}")
+            if "compare" not in skip:
+                w, m, last = timed([py, "-m", "bench", "compare", str(a), str(b)])
+                print(f"    bench compare   {w:7.1f} s  {m:5.2f} GB  {last[:60]}")
+            if "compare-api" not in skip:
+                code = ("import time, bench; from bench import compare; a = bench.load({a!r}); "
+                        "b = bench.load({b!r}); t = time.monotonic(); table, _ = compare.compare(a, b); "
+                        "compare.compare_ratios(a, b); compare.summary(table); "
+                        "print(f'{{len(table)}} rows compared in {{time.monotonic() - t:.1f}} s')")
+                w, m, last = timed([py, "-c", code.format(a=str(a), b=str(b))])
+                print(f"    compare (API)   {w:7.1f} s  {m:5.2f} GB  {last[:60]}")
+    if "write" not in skip:
+        print("writing one case as the run grows (scripts/store_scale_write.py):")
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("store_scale_write.py"))],
+                              cwd=ROOT, capture_output=True, text=True)
+        print(done.stdout.rstrip() or done.stderr.strip()[-300:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
