@@ -76,6 +76,10 @@ def test_a_two_machine_fleet_run_into_s3_gives_both_machines_and_one_report(tmp_
     assert len(pages) == 1, proc.stdout
     html = pages[0].read_text()
     assert "m1" in html and "m2" in html
+    # Any two machines of the fleet compare: each side is that machine's newest run, in the bucket.
+    cmp = bench_cli("compare", f"{url}/m1", f"{url}/m2", env=env)
+    assert cmp.returncode == 0, cmp.stderr
+    assert "m1" in cmp.stdout and "m2" in cmp.stdout and "batch=64,width=128,depth=2" in cmp.stdout
     print(f"fleet wall time: {wall:.1f} s")
 
 

@@ -285,10 +285,13 @@ def spin_run(tmp_path) -> tuple[subprocess.Popen, Path, int]:
                        "--budget", "0.05", "--machine", "m", "--results", str(tmp_path), "--no-report",
                        "--timeout", "600")
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list((tmp_path / "m").glob("*.parquet")):
+    # The first case is stored as a shard, <machine>/<run-id>/part-000001.parquet; the run
+    # is named <machine>/<run-id>.parquet, which readers find from its shards until it ends.
+    while time.monotonic() < deadline and not list((tmp_path / "m").rglob("*.parquet")):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    [path] = (tmp_path / "m").glob("*.parquet")
+    [shard] = (tmp_path / "m").rglob("*.parquet")
+    path = tmp_path / "m" / f"{shard.parent.name}.parquet"
     [worker] = children(proc.pid)
     return proc, path, worker
 
