@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from bench import stats
 from bench.spec import Record
 
-# Griewank's cheap-gradient principle: reverse mode costs a small constant
-# (about 4 or 5 at most) times the function, whatever the number of inputs.
+# The cheap gradient principle (Baur & Strassen 1983; Griewank & Walther 2008):
+# f and its gradient together cost at most about 4 times f, in operations.
 CHEAP_GRADIENT_BOUND = 4.0
 DEFAULT_MODES = {"torch": "eager", "tensorflow": "function", "jax": "jit"}
 

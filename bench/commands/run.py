@@ -118,6 +118,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"a stage of a case such as building the model) must end within it (default: "
                         f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger; "
                         f"at most {MAX_TIMEOUT_S:.0f})")
+    _add_fleet_options(p)
+    p.set_defaults(handler=handle)
+
+
+def _add_fleet_options(p: argparse.ArgumentParser) -> None:
+    """--cluster, --machines and --retry: a fleet run (bench.fleet)."""
     fleet = p.add_argument_group(
         "fleet runs", "run the same plan on every machine of a Dask cluster, into one shared --results "
         "(one worker per machine: dask worker ADDRESS --nworkers 1 --nthreads 1 --resources bench=1 "
@@ -130,7 +136,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fleet.add_argument("--retry", type=int, default=0, metavar="N",
                        help="with --cluster: run a machine that left mid-run again when it comes back, "
                             "at most N times (default 0; never on another machine)")
-    p.set_defaults(handler=handle)
 
 
 # Options a fleet run forwards to each machine's `bench run`, as given.

@@ -20,9 +20,9 @@ from bench import stats
 from bench.device import is_gpu
 from bench.spec import Record
 
-# The cheap gradient principle (Baur & Strassen 1983; Griewank & Walther 2008):
-# f and its gradient together cost at most about 4 times f, in operations.
-CHEAP_GRADIENT_BOUND = 4.0
+# The cheap gradient principle: one bound for the terminal's verdicts and the page's.
+from bench.verdict import CHEAP_GRADIENT_BOUND
+
 SERIES_KEYS = ("machine", "run_id", "framework", "mode", "device")
 # Columns whose values are one list per row: left out of the CSV downloads (raw
 # samples stay in the Parquet file).
