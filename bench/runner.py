@@ -86,6 +86,10 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
+        # torch.compile starts a pool of compile workers (one per core) in the
+        # background on a GPU; seen on an H100, they ran beside the first case's
+        # timed rounds. Compiling in the worker itself keeps the rounds alone.
+        "TORCHINDUCTOR_COMPILE_THREADS": os.environ.get("TORCHINDUCTOR_COMPILE_THREADS", "1"),
     }
 
 

@@ -84,3 +84,17 @@ def test_healthy_run_exits_zero(tmp_path, fault):
     proc, df = run_faulty(tmp_path, fault)
     assert proc.returncode == 0, proc.stderr
     assert (df[df.phase != "backward_split"].status == "ok").all()
+
+
+def test_torch_compile_workers_do_not_run_beside_the_timed_rounds(monkeypatch):
+    """Seen on an H100: torch.compile's pool of Triton compile workers started in the
+    background during the first compiled case's rounds, and bench flagged its own
+    workers as 1.01 CPU of other processes. The worker compiles in-process instead,
+    unless the user chose otherwise."""
+    from bench.runner import worker_env
+    from bench.spec import Settings
+
+    monkeypatch.delenv("TORCHINDUCTOR_COMPILE_THREADS", raising=False)
+    assert worker_env(Settings(threads=2))["TORCHINDUCTOR_COMPILE_THREADS"] == "1"
+    monkeypatch.setenv("TORCHINDUCTOR_COMPILE_THREADS", "8")
+    assert worker_env(Settings(threads=2))["TORCHINDUCTOR_COMPILE_THREADS"] == "8"
