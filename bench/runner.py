@@ -329,69 +329,91 @@ def _attempt(
     """
     link = start_worker(settings)
     link.send(_payload(job, remaining, settings, run_id, machine, repeat).to_line())
-    current: _Case | None = None
+    talk = _Conversation(job, remaining, observer, on_records, outcome, link)
     try:
         while True:
             try:
                 line = link.receive(settings.timeout_s)
             except TimeoutError:
                 link.kill()
-                return _case(current), (
+                return _case(talk.current), (
                     f"the worker hung: no progress for {settings.timeout_s:.0f} s (raise --timeout)"
                 )
             if line is None:
                 break
             try:
-                event = proto.decode(line)
-                if isinstance(event, proto.Heartbeat):
-                    continue
-                if isinstance(event, proto.Env):
-                    outcome.env = event.metadata()
-                elif isinstance(event, proto.Unavailable):
-                    outcome.unavailable = event.reason
-                elif isinstance(event, proto.CaseStarted):
-                    if current is not None:
-                        raise proto.ProtocolError(
-                            f"case {event.case} started before case {current.case.id} ended")
-                    if not remaining:
-                        raise proto.ProtocolError(f"case {event.suite}/{event.case} is not in the job")
-                    expected = remaining[0]
-                    if (event.suite, event.case) != (expected.suite, expected.id):
-                        raise proto.ProtocolError(
-                            f"case {event.suite}/{event.case} started; the job's next is "
-                            f"{expected.suite}/{expected.id}")
-                    current = _Case(remaining.pop(0))
-                    observer.case_started(job, current.case.id)
-                elif isinstance(event, proto.RecordRow):
-                    if current is None:
-                        raise proto.ProtocolError("a row outside any case")
-                    current.check(event.record.suite, event.record.case, "a row of")
-                    current.rows.append(event.record)
-                elif isinstance(event, proto.CaseFinished):
-                    if current is None:
-                        raise proto.ProtocolError(f"case {event.case} ended, none had started")
-                    current.check(event.suite, event.case, "the end of")
-                    rows = current.complete()
-                    outcome.records.extend(rows)
-                    on_records(rows)
-                    observer.case_finished(job, current.case.id, rows)
-                    current = None
-                    link.send("\n")  # the go-ahead: the rows are stored, this process is idle again
-                elif isinstance(event, proto.Done):
-                    if current is not None:
-                        raise proto.ProtocolError(f"done in the middle of case {current.case.id}")
+                if talk.handle(proto.decode(line)):
                     link.close()
                     return None, ""
-                else:
-                    raise proto.ProtocolError(f"a {event.KIND} event in a measuring job")
             except proto.ProtocolError as exc:
                 link.kill()
-                return _case(current), f"the worker broke the protocol: {exc}"[:500]
+                return _case(talk.current), f"the worker broke the protocol: {exc}"[:500]
     except BaseException:
         link.kill()
         raise
     link.close()
-    return _case(current), link.death()
+    return _case(talk.current), link.death()
+
+
+@dataclass
+class _Conversation:
+    """The runner's side of one worker's events: checks their order and stores what they carry."""
+
+    job: Job
+    remaining: list[Case]
+    observer: Observer
+    on_records: Callable[[list[Record]], None]
+    outcome: JobOutcome
+    link: Link
+    current: _Case | None = None
+
+    def handle(self, event: object) -> bool:
+        """Act on one event; True when the worker said it is done. Raises ProtocolError."""
+        if isinstance(event, proto.Heartbeat):
+            return False
+        if isinstance(event, proto.Env):
+            self.outcome.env = event.metadata()
+        elif isinstance(event, proto.Unavailable):
+            self.outcome.unavailable = event.reason
+        elif isinstance(event, proto.CaseStarted):
+            self._start(event)
+        elif isinstance(event, proto.RecordRow):
+            if self.current is None:
+                raise proto.ProtocolError("a row outside any case")
+            self.current.check(event.record.suite, event.record.case, "a row of")
+            self.current.rows.append(event.record)
+        elif isinstance(event, proto.CaseFinished):
+            self._finish(event)
+        elif isinstance(event, proto.Done):
+            if self.current is not None:
+                raise proto.ProtocolError(f"done in the middle of case {self.current.case.id}")
+            return True
+        else:
+            raise proto.ProtocolError(f"a {event.KIND} event in a measuring job")
+        return False
+
+    def _start(self, event: proto.CaseStarted) -> None:
+        if self.current is not None:
+            raise proto.ProtocolError(f"case {event.case} started before case {self.current.case.id} ended")
+        if not self.remaining:
+            raise proto.ProtocolError(f"case {event.suite}/{event.case} is not in the job")
+        expected = self.remaining[0]
+        if (event.suite, event.case) != (expected.suite, expected.id):
+            raise proto.ProtocolError(
+                f"case {event.suite}/{event.case} started; the job's next is {expected.suite}/{expected.id}")
+        self.current = _Case(self.remaining.pop(0))
+        self.observer.case_started(self.job, self.current.case.id)
+
+    def _finish(self, event: proto.CaseFinished) -> None:
+        if self.current is None:
+            raise proto.ProtocolError(f"case {event.case} ended, none had started")
+        self.current.check(event.suite, event.case, "the end of")
+        rows = self.current.complete()
+        self.outcome.records.extend(rows)
+        self.on_records(rows)
+        self.observer.case_finished(self.job, self.current.case.id, rows)
+        self.current = None
+        self.link.send("\n")  # the go-ahead: the rows are stored, this process is idle again
 
 
 def _case(current: _Case | None) -> Case | None:

@@ -173,16 +173,7 @@ def implement(
         return value, p, state
 
     def make_step():
-        # Each step function trains its own copy of the parameters.
-        trained = list(params)
-        state = optimizer.init(trained) if optimizer else None
-
-        def step(_: Any) -> Any:
-            nonlocal trained, state
-            value, trained, state = step_fn(trained, state, X, y)
-            return value, trained, state
-
-        return step
+        return _training_step(step_fn, params, X, y, optimizer)
 
     def train(n: int) -> list[float]:
         step = make_step()
@@ -221,3 +212,16 @@ def implement(
         saved_bytes=lambda: _distinct_bytes(record()),
         peak_bytes=peak_bytes,
     )
+
+
+def _training_step(step_fn, params: list, X: Any, y: Any, optimizer: Optimizer | None):
+    """A training step of no argument that trains its own copy of the parameters."""
+    trained = list(params)
+    state = optimizer.init(trained) if optimizer else None
+
+    def step(_: Any) -> Any:
+        nonlocal trained, state
+        value, trained, state = step_fn(trained, state, X, y)
+        return value, trained, state
+
+    return step

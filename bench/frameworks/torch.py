@@ -178,17 +178,7 @@ def implement(
 ) -> Implementation:
     import torch
 
-    if mode not in MODES:
-        raise ValueError(f"torch mode {mode!r} is not supported (modes: {', '.join(MODES)})")
-    # torch.compile compiles the model; autograd then runs its compiled backward.
-    fn = loss
-    if mode == "compile":
-        import torch._functorch.config
-
-        # A compiled backward may reuse ("donate") its saved buffers, which
-        # forbids running it twice on one graph, as the direct split does.
-        torch._functorch.config.donated_buffer = False
-        fn = torch.compile(loss)
+    fn = _in_mode(loss, mode)
     X, y = to_device(problem.X, device), to_device(problem.y, device)
     params = [to_device(p, device).requires_grad_(True) for p in problem.params]
 
@@ -209,24 +199,7 @@ def implement(
         return torch.autograd.grad(value, params, retain_graph=True)
 
     def make_step():
-        # Each step function trains its own copy, so forward and gradient
-        # keep timing the initial parameters.
-        trained = [p.detach().clone().requires_grad_(True) for p in params]
-        state = optimizer.init(trained) if optimizer else None
-
-        def step(_: Any) -> Any:
-            nonlocal trained, state
-            value = fn(trained, X, y)
-            grads = torch.autograd.grad(value, trained)
-            with torch.no_grad():
-                if optimizer:
-                    trained, state = optimizer.update(trained, grads, state, lr)
-                else:
-                    for p, g in zip(trained, grads, strict=True):
-                        p.sub_(g, alpha=lr)
-            return value
-
-        return step
+        return _training_step(fn, params, X, y, lr, optimizer)
 
     def train(n: int) -> list[float]:
         step = make_step()
@@ -250,3 +223,42 @@ def implement(
         saved_bytes=lambda: _saved_bytes(record_forward),
         peak_bytes=_cuda_peak(device) if device.type == "cuda" else _profiled_peak,
     )
+
+
+def _in_mode(loss, mode: str):
+    """The loss as the mode runs it: as written (eager) or through torch.compile."""
+    if mode not in MODES:
+        raise ValueError(f"torch mode {mode!r} is not supported (modes: {', '.join(MODES)})")
+    if mode != "compile":
+        return loss
+    import torch
+    import torch._functorch.config
+
+    # A compiled backward may reuse ("donate") its saved buffers, which
+    # forbids running it twice on one graph, as the direct split does.
+    torch._functorch.config.donated_buffer = False
+    # torch.compile compiles the model; autograd then runs its compiled backward.
+    return torch.compile(loss)
+
+
+def _training_step(fn, params: list, X: Any, y: Any, lr: float, optimizer: Optimizer | None):
+    """A training step of no argument. It trains its own copy of the parameters, so
+    forward and gradient keep timing the initial ones."""
+    import torch
+
+    trained = [p.detach().clone().requires_grad_(True) for p in params]
+    state = optimizer.init(trained) if optimizer else None
+
+    def step(_: Any) -> Any:
+        nonlocal trained, state
+        value = fn(trained, X, y)
+        grads = torch.autograd.grad(value, trained)
+        with torch.no_grad():
+            if optimizer:
+                trained, state = optimizer.update(trained, grads, state, lr)
+            else:
+                for p, g in zip(trained, grads, strict=True):
+                    p.sub_(g, alpha=lr)
+        return value
+
+    return step
