@@ -10,14 +10,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import __version__
+from bench import __version__, helptext
 from bench.errors import UserError
 
-DESCRIPTION = """\
-Times the forward pass against the backward pass of the same models in
-PyTorch, TensorFlow and JAX. The headline number is R = T(gradient) / T(forward):
-how many forward passes a gradient costs (theory for an MLP of L layers: 3 - 1/L).
-"""
+DESCRIPTION = (
+    "Times the forward pass against the backward pass of the same models in PyTorch, TensorFlow and JAX. "
+    "The headline number is R = T(gradient) / T(forward): how many forward passes a gradient costs "
+    "(theory for an MLP of L layers: 3 - 1/L).",
+)
+EXAMPLES = (
+    ("bench list --cases", "the suites and every case a run would measure"),
+    ("bench run --quick", "a quick run of every suite; prints R per case and writes a report"),
+    ("bench compare results/laptop results/server", "two machines' newest runs, case by case"),
+)
+EXIT_CODES = (
+    (0, "done"),
+    (1, "bench run: some rows did not measure; bench compare --fail-on-regression: a regression"),
+    (2, "a mistake in the command: one line on stderr says what to fix (also `bench` alone)"),
+    (3, "bench run: the results file could not be written during the run"),
+    (130, "interrupted by Ctrl-C (or, for bench run, SIGTERM)"),
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -32,10 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands import compare, env, export, importing, listing, report, run
 
     parser = Parser(
-        prog="bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="bench", description=helptext.paragraphs(*DESCRIPTION),
+        epilog=helptext.epilog(EXAMPLES, EXIT_CODES) + "\n\n`bench COMMAND --help` explains each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="what to do; each has its own --help with examples")
     for module in (run, report, compare, export, importing, listing, env):
         module.add_parser(sub)
     return parser

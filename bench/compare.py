@@ -28,7 +28,8 @@ KEYS = ("suite", "case", "framework", "mode", "device", "phase", "dtype")
 MEMORY_COLUMNS = ("peak_bytes", "memory_ratio", "saved_bytes")
 MIN_EFFECT = 0.05
 ALPHA = 0.05
-# The call when either side's row is unreliable (bench.quality).
+# The call when either side's row is unreliable (bench.quality), or when the test is
+# significant but the speedup's CI still holds 1 (no call may contradict its interval).
 INCONCLUSIVE = "inconclusive: noisy"
 # The calls when a side has too few raw samples for the test: the speedup is
 # then the quotient of the medians, and --fail-on-regression acts on it.
@@ -69,6 +70,7 @@ def verdicts(base: Sequence[object], new: Sequence[object], min_effect: float = 
     Returns arrays ``(speedup, ci_low, ci_high, p_value, call)``; the CIs and
     tests are ``bench.batch``'s, which stacks the rows that have the same
     numbers of samples, so 100,000 rows take seconds, not a quarter of an hour.
+    A significant change whose CI holds 1 is INCONCLUSIVE, not faster or slower.
     """
     from bench import batch
 
@@ -85,6 +87,11 @@ def verdicts(base: Sequence[object], new: Sequence[object], min_effect: float = 
     call = np.full(len(a), "no significant change", dtype=object)
     call[significant & (value <= 1 / (1 + min_effect))] = "slower"
     call[significant & (value >= 1 + min_effect)] = "faster"
+    # The test ranks the samples, the CI bootstraps their medians: on bimodal or very noisy
+    # samples they disagree, and "faster" beside [0.01, 2.14] would contradict its own interval.
+    with np.errstate(invalid="ignore"):
+        crosses = np.isfinite(low) & np.isfinite(high) & (low <= 1) & (high >= 1)
+    call[crosses & np.isin(call, ("faster", "slower"))] = INCONCLUSIVE
     call[~tested] = np.where((na == 0) | (nb == 0), NO_SAMPLES, FEW_SAMPLES)[~tested]
     return value, low, high, p, call
 

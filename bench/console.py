@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
 
-from rich import box
 from rich.console import Console, Group
 from rich.errors import MarkupError
 from rich.progress import (
@@ -20,10 +18,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
-from bench import fmt
+from bench import fmt, tables
 from bench.runner import Job, JobOutcome
 from bench.spec import Record
 from bench.verdict import DEFAULT_MODES, verdicts
@@ -55,15 +52,11 @@ out = SafeConsole(width=_width(), emoji=False)
 
 
 def warn(message: str, style: str = "yellow") -> None:
-    """Print ``message`` (data, never parsed as markup) on stderr in ``style``, one line."""
-    err.print(Text(message, style=style))
+    """Print ``message`` (data, never parsed as markup) on stderr in ``style``.
 
-
-ms = fmt.ms
-
-
-def ratio_text(r: Record) -> str:
-    return fmt.ratio(r.ratio, r.ratio_ci_low, r.ratio_ci_high)
+    One line in a log; in a terminal, wrapped at word boundaries within its width.
+    """
+    err.print(Text(message, style=style), soft_wrap=not err.is_terminal)
 
 
 class ProgressDisplay:
@@ -136,84 +129,118 @@ class ProgressDisplay:
 def summary(records: Sequence[Record]) -> Group:
     """Forward, gradient and R = T(gradient)/T(forward) for every case, then one verdict line per series.
 
-    One table per suite, narrow enough for an 80-column terminal: the case
-    column holds the parameter values under a header naming the parameters,
-    frameworks show their mode only when it is not the default, the device
-    only when the run has several, and the status wraps rather than vanish.
+    One table per suite (and device, when the run has several), fitted to the
+    terminal's width by bench.tables: when short of width the labels get
+    shorter, the case moves to a line above its rows, then the times go; the
+    framework, R, theory and status never lose a character. The reasons and
+    sentences below wrap at word boundaries.
     """
+    return Group(*(tables.renderable(b) for b in summary_blocks(records) if tables.shown(b)))
+
+
+def show_summary(records: Sequence[Record], form: str = "table", console: Console | None = None) -> None:
+    """Print the run's summary on ``console`` (``out``) in ``form``: table, plain, markdown or json."""
+    tables.emit(summary_blocks(records), form, console or out)
+
+
+LEGEND = ("ms: median per call; R = T(gradient) / T(forward), paired by round, with its 95% CI; "
+          "theory: R counted in FLOPs; status: ok, or how far to trust the row")
+ONE_PROCESS = ("the CIs come from one worker process per case and hold its rounds only: "
+               "reruns vary more (use --processes 3 for intervals that hold them)")
+
+
+def summary_blocks(records: Sequence[Record]) -> list[tables.Block]:
+    """The summary as tables.Blocks: a sheet per suite (and device), the legend, the verdict lines."""
     by_key: dict[tuple, dict[str, Record]] = {}
     for r in records:
         by_key.setdefault((r.suite, r.case, r.framework, r.mode, r.device), {})[r.phase] = r
-    devices = {k[4] for k in by_key}
-    rows: dict[str, list[tuple]] = {}
-    headers: dict[str, str] = {}
-    notes: list[Text] = []
-    for (suite, case, fw, mode, device), phases in by_key.items():
+    several = len({k[4] for k in by_key}) > 1
+    rows: dict[tuple[str, str], list[dict]] = {}
+    for (suite, _, _, _, device), phases in by_key.items():
         f, g = phases.get("forward"), phases.get("gradient")
-        if f is None or g is None:
-            continue
-        values = _params(case)
-        headers.setdefault(suite, ", ".join(k for k, _ in values) if values else "case")
-        label = fw if DEFAULT_MODES.get(fw) == mode else f"{fw} {mode}"
-        if len(devices) > 1:
-            label += f" {device}"
-        shown = ",".join(v for _, v in values) if values else case
-        status, why = _status(f, g)
-        if why:  # the reason goes under the table, where it has the whole width
-            notes.append(Text(f"[{len(notes) + 1}] {label} {shown}: {why}", style="dim"))
-            status.append(f" [{len(notes)}]")
-        rows.setdefault(suite, []).append((  # Text: case ids (GRID keys) and names are data, not markup
-            Text(shown), Text(label), ms(f.median_s), ms(g.median_s), ratio_text(g),
-            "-" if math.isnan(g.theory_ratio) else f"{g.theory_ratio:.2f}", status,
-        ))
-    tables = []
-    for suite, suite_rows in rows.items():
-        # The case and the framework keep their width; the status wraps instead.
-        widths = [max(len(r[i].plain) for r in suite_rows) for i in (0, 1)]
-        table = _summary_table(suite, headers[suite], widths)
-        for row in suite_rows:
-            table.add_row(*row)
-        tables.append(table)
-    legend = ("ms: median per call; R = T(gradient) / T(forward), paired by round, with its 95% CI; "
-              "theory: R counted in FLOPs; status: ok, or how far to trust the row")
+        if f is not None and g is not None:
+            rows.setdefault((suite, device if several else ""), []).append(_summary_row(f, g))
+    blocks: list[tables.Block] = []
+    n = 0
+    for (suite, device), suite_rows in rows.items():
+        cases = list(dict.fromkeys(r["case"] for r in suite_rows))  # each case's frameworks together
+        suite_rows.sort(key=lambda r: cases.index(r["case"]))
+        header, shown = tables.case_header(cases)
+        notes = []
+        for r in suite_rows:
+            if r["reason"]:  # the reason goes under the table, where it has the whole width
+                n += 1
+                r["note"] = n
+                notes.append(f"[{n}] {r['label']} {shown(r['case'])}: {r['reason']}")
+        title = f"{suite}{f' · {device}' if device else ''}: forward vs gradient"
+        blocks.append(tables.Sheet("cases", title, _summary_columns(header, shown), tuple(suite_rows),
+                                   tuple(notes), SUMMARY_FIELDS))
     grads = [r for r in records if r.phase == "gradient" and r.status == "ok"]
+    legend = LEGEND
     if grads and all(len(r.process_rounds) < 2 for r in grads):
         # One process cannot see how much the machine moves between processes
         # and minutes: say so where the intervals are read.
-        legend += ("\nthe CIs come from one worker process per case and hold its rounds only: "
-                   "reruns vary more (use --processes 3 for intervals that hold them)")
-    lines = [Text(v.line, style="bold") for v in verdicts(records)]
-    return Group(*tables, *notes, Text(legend, style="dim"), *lines)
+        legend += "\n" + ONE_PROCESS
+    blocks.append(tables.Line(legend, style="dim"))
+    found = verdicts(records)
+    blocks += [tables.Line(v.line, style="bold") for v in found]
+    blocks.append(tables.Line("", name="verdicts", value=[_verdict_value(v) for v in found]))
+    return blocks
+
+
+SUMMARY_FIELDS = ("suite", "case", "framework", "mode", "device", "forward_s", "gradient_s", "R", "R_low",
+                  "R_high", "theory", "status", "quality", "reason")
+
+
+def _summary_row(f: Record, g: Record) -> dict:
+    """One case of one framework: the values (JSON) and what the table shows of them."""
+    label = f.framework if DEFAULT_MODES.get(f.framework) == f.mode else f"{f.framework} {f.mode}"
+    status, style, why = _status(f, g)
+    return {"suite": f.suite, "case": f.case, "framework": f.framework, "mode": f.mode, "device": f.device,
+            "forward_s": f.median_s, "gradient_s": g.median_s, "R": g.ratio, "R_low": g.ratio_ci_low,
+            "R_high": g.ratio_ci_high, "theory": g.theory_ratio, "status": status,
+            "quality": g.quality, "reason": why, "note": 0, "style": style, "label": label}
+
+
+def _summary_columns(header: str, shown) -> tuple[tables.Column, ...]:
+    """Case (stacked above its rows when short of width), framework, times, R, theory, status."""
+    Col = tables.Column
+    return (
+        Col("case", header, text=lambda r: shown(r["case"]), stack=lambda r: r["case"], fold_header=True),
+        Col("framework", "framework", text=lambda r: r["label"]),
+        Col("forward_s", "fwd ms", text=lambda r: fmt.ms(r["forward_s"]), right=True, drop=2),
+        Col("gradient_s", "grad ms", text=lambda r: fmt.ms(r["gradient_s"]), right=True, drop=2),
+        Col("R", "R [95% CI]", short="R [CI]", text=lambda r: fmt.ratio(r["R"], r["R_low"], r["R_high"]),
+            right=True),
+        Col("theory", "theory", text=lambda r: fmt.ratio(r["theory"]), right=True, drop=1),
+        Col("status", "status", text=lambda r: r["status"] + (f" [{r['note']}]" if r["note"] else ""),
+            style=lambda r: r["style"]),
+    )
+
+
+def _verdict_value(v) -> dict:
+    lo, hi = v.interval
+    return {"framework": v.framework, "mode": v.mode, "device": v.device, "cases": v.cases, "R": v.median,
+            "R_low": lo, "R_high": hi, "theory": v.theory if v.theories else None, "flagged": v.flagged,
+            "line": v.line}
 
 
 def _params(case: str) -> list[tuple[str, str]]:
     """``batch=64,width=128`` as [("batch", "64"), ("width", "128")] ([] when the id is not of that form)."""
-    parts = [p.partition("=") for p in case.split(",")]
-    return [(k, v) for k, _, v in parts] if all(sep for _, sep, _ in parts) else []
+    return tables.params(case)
 
 
-def _summary_table(suite: str, case_header: str, widths: list[int]) -> Table:
-    table = Table(title=Text(f"{suite}: forward vs gradient", style="table.title"), title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
-    table.add_column(Text(case_header), min_width=min(widths[0], 30), overflow="fold")
-    table.add_column(Text("framework"), min_width=min(widths[1], 20), overflow="fold")
-    for col in ("fwd ms", "grad ms", "R [95% CI]", "theory"):
-        table.add_column(Text(col), justify="right", no_wrap=True)
-    table.add_column(Text("status"), no_wrap=True)
-    return table
-
-
-def _status(f: Record, g: Record) -> tuple[Text, str]:
-    """The status word (ok, noisy, unreliable, or why not measured) and its reason ('' for ok)."""
+def _status(f: Record, g: Record) -> tuple[str, str, str]:
+    """The status word (ok, noisy, unreliable, or why not measured), its colour and its reason."""
     if g.status != "ok":
         bad = g.status in ("failed", "error", "crashed")
-        return Text(g.status, style="red" if bad else ""), g.reason[:300]
+        return g.status, "red" if bad else "", g.reason[:300]
     flagged = [r for r in (g, f) if r.quality in ("noisy", "unreliable")]
     if not flagged:
-        return Text("ok"), ""
+        return "ok", "", ""
     worst = max(flagged, key=lambda r: r.quality == "unreliable")
     color = "red" if worst.quality == "unreliable" else "yellow"
-    return Text(worst.quality, style=color), worst.quality_reason.split("; ")[0]
+    return worst.quality, color, worst.quality_reason.split("; ")[0]
 
 
 def quality_warning(records: Sequence[Record]) -> str:
@@ -225,7 +252,8 @@ def quality_warning(records: Sequence[Record]) -> str:
     if not flagged:
         return ""
     total = flagged + int(s["good"])  # type: ignore[call-overload]
-    return (f"{flagged} of {total} measured rows are noisy ({s['noisy']}) or unreliable "
+    verb = "is" if flagged == 1 else "are"
+    return (f"{flagged} of {fmt.plural(total, 'measured row')} {verb} noisy ({s['noisy']}) or unreliable "
             f"({s['unreliable']}); main reason: {s['main_reason']}. See the quality and "
             "quality_reason columns.")
 

@@ -1,8 +1,12 @@
-"""How numbers look to people: one module for times, ratios and intervals in every output."""
+"""How numbers look to people: one module for times, ratios, factors and counts in every output."""
 
 from __future__ import annotations
 
 import math
+
+# From this factor on (either way) a change reads as "3.2× faster" or "500× slower":
+# 0.00 [0.00, 0.00] says nothing about a 500-fold slowdown.
+LARGE = 2.0
 
 
 def sig3(x: float) -> str:
@@ -18,7 +22,8 @@ def sig3(x: float) -> str:
         return f"{x:.1f}"
     if a >= 1:
         return f"{x:.2f}"
-    return f"{x:.3g}"
+    # '#' keeps the zeros that make three digits (0.9996 is 1.00, not 1); below 1 it adds no dot.
+    return f"{x:#.3g}"
 
 
 def ms(seconds: float) -> str:
@@ -26,10 +31,56 @@ def ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else sig3(seconds * 1e3)
 
 
+def two(x: float) -> str:
+    """Two decimals, or two significant digits below 0.1 (where two decimals read 0.00)."""
+    if not math.isfinite(x):
+        return sig3(x)
+    if x == 0 or abs(x) >= 0.1:
+        return f"{x:.2f}"
+    return f"{x:#.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+
+
 def ratio(value: float, low: float = math.nan, high: float = math.nan) -> str:
     """A ratio with two decimals and its interval when it has one: ``2.80 [2.70, 3.24]``."""
     if math.isnan(value):
         return "-"
     if math.isnan(low) or math.isnan(high):
-        return f"{value:.2f}"
-    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+        return two(value)
+    return f"{two(value)} [{two(low)}, {two(high)}]"
+
+
+def factor(x: float) -> str:
+    """How many times: one decimal below 10, whole above (3.2, 14, 500); no trailing dot."""
+    if not math.isfinite(x):
+        return sig3(x)
+    if abs(x) < 10:
+        return f"{x:.1f}"
+    return f"{x:.0f}" if abs(x) < 1e6 else f"{x:.2e}"
+
+
+def speedup(value: float, low: float = math.nan, high: float = math.nan, words: bool = True) -> str:
+    """A speedup T(base) / T(new) with its CI: ``1.07 [1.02, 1.11]``; a large one as
+    ``3.2× faster [3.0, 3.4]`` or ``500× slower [476, 526]`` (its CI in the same terms).
+
+    ``words=False`` keeps the number: "faster" or "slower" must not stand beside
+    a verdict that says otherwise (a CI that crosses 1, an inconclusive call).
+    """
+    if not math.isfinite(value) or value <= 0:
+        return "-" if math.isnan(value) else sig3(value)
+    ci = math.isfinite(low) and math.isfinite(high) and low > 0 and high > 0
+    # Large by the factor as printed: 0.4999 and 0.5001 both read "2.0× slower".
+    if words and float(factor(value)) >= LARGE:
+        return f"{factor(value)}× faster" + (f" [{factor(low)}, {factor(high)}]" if ci else "")
+    if words and float(factor(1 / value)) >= LARGE:
+        return f"{factor(1 / value)}× slower" + (f" [{factor(1 / high)}, {factor(1 / low)}]" if ci else "")
+    return ratio(value, low, high) if ci else ratio(value)
+
+
+def pct(fraction: float) -> str:
+    """A fraction as a percentage without trailing zeros: 0.05 is 5%, 0.125 is 12.5%."""
+    return f"{fraction * 100:g}%"
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """``1 case``, ``2 cases`` (``many`` where adding an s is wrong)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

@@ -265,3 +265,22 @@ def test_list_cases_prints_every_case_and_marks_the_quick_ones():
         assert any(line.strip().lstrip("* ").startswith(case.id) for line in lines), case.id
     for case in mlp.cases(quick=True):
         assert any(line.strip().startswith(f"* {case.id}") for line in lines), case.id
+
+
+@needs("jax")
+def test_env_json_holds_the_machine_and_what_each_framework_sees_not_protocol_events(monkeypatch, capsys):
+    import json
+
+    from bench import cli
+    from bench.frameworks import tensorflow, torch
+
+    # One framework started is enough (and fast); the others read as not installed.
+    monkeypatch.setattr(torch, "available", lambda: False)
+    monkeypatch.setattr(tensorflow, "available", lambda: False)
+    assert cli.main(["env", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"machine", "fingerprint", "frameworks"}
+    assert set(doc["frameworks"]["jax"]) == {"version", "devices", "cpus", "settings"}
+    assert "cpu" in doc["frameworks"]["jax"]["devices"]
+    assert doc["frameworks"]["torch"] == {"installed": False, "hint": "pip install 'bench[torch]'"}
+    assert not any("event" in info for info in doc["frameworks"].values())

@@ -180,3 +180,33 @@ def test_fingerprint_diff_of_pooled_runs_shows_every_value():
     diff = compare.fingerprint_diff([{"settings": {"threads": 1}}, {"settings": {"threads": 2}}],
                                     [{"settings": {"threads": 2}}])
     assert ("settings.threads", "1 | 2", "2") in diff
+
+
+def bimodal(low: float, high: float, seed: int) -> np.ndarray:
+    """21 samples, 10 near ``low`` and 11 near ``high``: the median jumps between the modes."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([low * rng.lognormal(0, 0.001, 10), high * rng.lognormal(0, 0.001, 11)])
+
+
+def test_a_significant_change_whose_ci_holds_1_is_inconclusive_not_faster():
+    """Issue #11 item 3: "1.75 [0.01, 2.14] faster" must not be printed: the call agrees with its CI."""
+    base, new = bimodal(1e-3, 3e-3, 0), bimodal(0.9e-3, 2.7e-3, 1)  # everything 10 % faster
+    v = compare.verdict(base, new)
+    assert v.p_value < 0.05 and v.speedup.value >= 1.05  # the test and the effect alone would say faster
+    assert v.speedup.low < 1 < v.speedup.high
+    assert v.call == compare.INCONCLUSIVE
+
+
+def test_no_call_of_faster_or_slower_has_a_ci_that_holds_1():
+    rng = np.random.default_rng(7)
+    rows_b, rows_n = [], []
+    for i in range(60):
+        shift = rng.choice([0.8, 1.0, 1.1, 1.3])
+        rows_b.append(bimodal(1e-3, rng.uniform(1.5, 4) * 1e-3, i) if i % 2 else noisy(rng, 12))
+        second = bimodal(1e-3, rng.uniform(1.5, 4) * 1e-3, 100 + i) if i % 3 else noisy(rng, 12)
+        rows_n.append(shift * second)
+    value, low, high, _, call = compare.verdicts(rows_b, rows_n)
+    called = np.isin(call, ("faster", "slower"))
+    assert called.any() and (call == compare.INCONCLUSIVE).any()
+    assert not ((low[called] <= 1) & (high[called] >= 1)).any()
+    assert ((value[call == "faster"] > 1).all() and (value[call == "slower"] < 1).all())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from rich.console import Console
 
@@ -84,3 +85,49 @@ def printed_at(records: list[Record], width: int) -> str:
     buf = io.StringIO()
     Console(file=buf, width=width).print(console.summary(records))
     return buf.getvalue()
+
+
+def test_the_summary_as_json_carries_numbers_and_the_verdicts():
+    import json
+
+    buf = io.StringIO()
+    console.show_summary(run_rows(), "json", Console(file=buf, width=60))
+    doc = json.loads(buf.getvalue())
+    noisy = [r for r in doc["cases"] if r["quality"] == "noisy"]
+    assert len(doc["cases"]) == 6 and len(noisy) == 1
+    assert noisy[0]["R"] == 2.51 and noisy[0]["forward_s"] == 1.234e-4 * 64
+    assert noisy[0]["reason"] == "R CI half-width 18 %" and noisy[0]["case"] == "batch=64,width=512,depth=2"
+    assert {v["framework"] for v in doc["verdicts"]} == {"torch", "tensorflow", "jax"}
+    assert all(isinstance(v["R"], float) and v["line"].startswith(v["framework"]) for v in doc["verdicts"])
+
+
+def test_the_summary_as_plain_text_and_markdown_has_every_column():
+    for form, marks in (("plain", ()), ("markdown", ("| batch, width, depth | framework |", "|---|"))):
+        buf = io.StringIO()
+        console.show_summary(run_rows(), form, Console(file=buf, width=60))
+        text = buf.getvalue()
+        for word in ("fwd ms", "grad ms", "R [95% CI]", "theory", "noisy [1]", "tensorflow", *marks):
+            assert word in text, (form, word)
+        assert ("─" in text) is False
+
+
+def test_a_warning_wraps_at_word_boundaries_in_a_terminal_and_is_one_line_in_a_log(monkeypatch):
+    busy = [replace(r, quality="noisy", quality_reason="other processes used 1.3 CPU") for r in rows(())]
+    message = console.quality_warning([*rows(()), *busy])
+    assert message.startswith("2 of 4 measured rows are noisy (2)")
+    for terminal in (True, False):
+        buf = io.StringIO()
+        monkeypatch.setattr(console, "err", console.SafeConsole(
+            file=buf, width=40, force_terminal=terminal, color_system=None, soft_wrap=True))
+        console.warn(message)
+        lines = buf.getvalue().splitlines()
+        if terminal:
+            assert len(lines) > 2 and all(len(ln) <= 40 for ln in lines)
+            assert set(message.split()) <= set(buf.getvalue().split())  # no word cut
+        else:
+            assert lines == [message]
+
+
+def test_one_flagged_row_is_said_in_the_singular():
+    flagged = [replace(r, quality="unreliable" if r.phase == "gradient" else "good") for r in rows(())]
+    assert console.quality_warning(flagged).startswith("1 of 2 measured rows is noisy (0) or unreliable (1)")

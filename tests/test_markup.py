@@ -9,7 +9,9 @@ through run, list and compare, and generated ones through the console helpers.
 from __future__ import annotations
 
 import io
+import json
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -129,8 +131,13 @@ def test_compare_shows_markup_in_case_ids_and_machine_facts_as_text(tmp_path):
 
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "MarkupError" not in proc.stderr
-    assert "a[/x]=1" in proc.stdout
+    assert re.search(r"^a\[/x\]=1 ", proc.stdout, re.MULTILINE)
+    # Narrow, the case is a line of its own above its rows.
+    narrow = bench_cli("compare", str(base), str(new), env={"COLUMNS": "60"}).stdout
+    assert re.search(r"^a\[/x\]=1$", narrow, re.MULTILINE), narrow
     assert "Intel [/x]" in proc.stdout and "AMD [/y]" in proc.stdout
+    as_json = bench_cli("compare", str(base), str(new), "--format", "json")
+    assert {c["case"] for c in json.loads(as_json.stdout)["cases"]} == {"a[/x]=1"}
     assert "only[/]here=1" in proc.stderr  # the row without a partner
 
 

@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
+from bench import fmt, helptext
 from bench.errors import UserError
 from bench.storage import results_arg
+from bench.tables import FORMATS
 
 # How many left-out runs a side's line names before it counts the rest.
 NAMED_RUNS = 5
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="compare two runs (or machines): speedups, verdicts, R, fingerprint diff",
-        description=(
-            "Match the cases of BASE and NEW (suite, parameters, framework, mode, device, dtype, "
-            "phase) and call each faster, slower or no significant change: a call needs both a "
-            "minimum effect and significance (Mann-Whitney U on the raw samples). Where a side has "
-            "no raw samples (an imported pytest-benchmark file without stats.data), the medians are "
-            "compared and the verdict reads 'no samples: no significance test'. BASE and NEW are "
-            "run ids, results files, machine folders or trees; a side that holds several runs is "
-            "compared through one of them (--run), and the output says which."
+    p = helptext.add_command(
+        sub, "compare", summary="compare two runs (or machines): speedups, verdicts, R, fingerprint diff",
+        description=[
+            "Match the cases of BASE and NEW (suite, parameters, framework, mode, device, dtype, phase) "
+            "and call each faster, slower or no significant change: a call needs both a minimum effect "
+            "and significance (Mann-Whitney U on the raw samples). Where a side has no raw samples (an "
+            "imported pytest-benchmark file without stats.data), the medians are compared and the verdict "
+            "reads 'no samples: no significance test'.",
+            "A side that holds several runs (a folder) is compared through one of them (--run), and the "
+            "output says which."],
+        examples=(
+            ("bench compare results/laptop results/server",
+             "the newest run of each machine, case by case"),
+            ("bench compare BASE_RUN_ID NEW_RUN_ID --fail-on-regression 10%",
+             "in CI: exit code 1 when a case got at least 10 % slower"),
+            ("bench compare results/old results/new --run pool --phase gradient",
+             "every run of each side pooled, gradient rows only"),
         ),
+        exit_codes=((0, "compared (with --fail-on-regression: no case slower by PCT or more)"),
+                    (1, "with --fail-on-regression: at least one case slower by PCT or more"),
+                    helptext.USAGE, helptext.INTERRUPTED),
     )
-    p.add_argument("base", metavar="BASE")
-    p.add_argument("new", metavar="NEW")
+    p.add_argument("base", metavar="BASE", help="the reference side: a run id, a results file, a machine "
+                                                "folder or a results tree, local or a URL")
+    p.add_argument("new", metavar="NEW", help="the side compared with BASE, of the same kinds: speedup = "
+                                              "T(BASE) / T(NEW)")
     p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
                    help="where run ids are looked up: a folder or a URL such as s3://bucket/results "
                         "(default: ./results)")
@@ -44,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="which run of a side holding several (a folder) is compared: latest (the "
                         "newest, default), pool (every run's samples together), or a run id (or its "
                         "start) of that side; give it twice for BASE and NEW apart")
+    p.add_argument("--format", choices=FORMATS, default="table", dest="form",
+                   help="table (default: fitted to the terminal), plain (aligned text, every column, no "
+                        "box characters), markdown, or json (one document, numbers as numbers, every case)")
     p.add_argument("--all", action="store_true",
                    help="print every compared case even when there are many (by default, above "
                         "200 cases, a summary per suite, framework, device and phase)")
@@ -73,61 +88,10 @@ def percent(value: str, option: str) -> float:
     return x
 
 
-def _ms(x: float) -> str:
-    return "-" if x != x else f"{x * 1e3:#.3g}"
-
-
 def _bytes(x: float) -> str:
     from bench.report.data import fmt_bytes
 
     return fmt_bytes(x)
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:g}%"
-
-
-def _times(x: float) -> str:
-    return "-" if x != x else f"{x:.2f}"
-
-
-def _speed(value: float, low: float, high: float) -> str:
-    """A speedup with its CI, the value alone without one (no samples), "-" for none."""
-    if not math.isfinite(value):
-        return "-"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{value:.2f}"
-    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
-
-
-def _e(value: object) -> str:
-    """A data string for rich: printed as it is, never read as markup."""
-    from rich.markup import escape
-
-    return escape(str(value))
-
-
-def memory_table(table, phases: list[str]):
-    """The rich table of peak memory in both runs (and M on gradient rows), or None when a side lacks it."""
-    from rich.table import Table
-
-    from bench import compare
-
-    shown = table[table.phase.isin(phases)]
-    shown = shown[shown.peak_bytes_ratio.notna()]
-    if not compare.has_memory(shown):
-        return None
-    t = Table(title="memory: extra bytes at the peak of one call; M = peak(gradient) / peak(forward)",
-              title_justify="left")
-    for col in ("suite", "case", "framework", "device", "phase", "base peak", "new peak", "new / base",
-                "base M", "new M"):
-        t.add_column(col, no_wrap=True)
-    for r in shown.itertuples():
-        grad = r.phase == "gradient"  # M is the gradient's; elsewhere it is another phase's quotient
-        t.add_row(_e(r.suite), _e(r.case), _e(f"{r.framework} ({r.mode})"), _e(r.device), _e(r.phase),
-                  _bytes(r.base_peak_bytes), _bytes(r.new_peak_bytes), _times(r.peak_bytes_ratio),
-                  _times(r.base_memory_ratio) if grad else "", _times(r.new_memory_ratio) if grad else "")
-    return t
 
 
 def choices(runs: list[str] | None) -> tuple[str, str | None]:
@@ -182,9 +146,7 @@ def which_line(label: str, name: str, side) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from bench import compare
+    from bench import compare, tables
     from bench.console import out
 
     min_effect = percent(args.min_effect, "--min-effect")
@@ -196,115 +158,77 @@ def handle(args: argparse.Namespace) -> int:
     if table.empty:
         raise UserError(f"{args.base} and {args.new} have no measured case in common "
                         "(same suite, parameters, framework, mode, device, dtype and phase)")
+    form = getattr(args, "form", "table")
+    tables.emit(blocks(args, base, new, table, min_effect, phases, form), form, out)
+    return finish(table, unmatched, fail_at)
 
-    out.print(_e(which_line("base", args.base, base)), soft_wrap=True)
-    out.print(_e(which_line("new", args.new, new)), soft_wrap=True)
+
+def blocks(args: argparse.Namespace, base, new, table, min_effect: float, phases: list[str],
+           form: str) -> list:
+    """Everything compare prints on stdout, as bench.tables blocks (the JSON document's parts)."""
+    from bench import compare, compare_view, tables
+
+    out: list[tables.Block] = [
+        tables.Line(which_line("base", args.base, base), name="base", value=_side(args.base, base)),
+        tables.Line(which_line("new", args.new, new), name="new", value=_side(args.new, new))]
     diff = compare.fingerprint_diff(base.metadata, new.metadata)
     if diff:
-        t = Table(title="what differs between the compared runs", title_justify="left")
-        for col in ("fact", "base", "new"):
-            t.add_column(col)
-        for row in diff:
-            t.add_row(*map(_e, row))
-        out.print(t)
-
+        out.append(compare_view.differences_sheet(diff))
     shown = table[table.phase.isin(phases)]
-    if len(shown) > compare.TABLE_LIMIT and not args.all:
-        print_summary(shown, min_effect, compare.compare_ratios(base.rows, new.rows, min_effect))
-        return finish(table, unmatched, fail_at)
-    t = Table(title=f"speedup = T(base) / T(new), 95% CI; a call needs p < 0.05 and at least "
-                    f"{_pct(min_effect)}", title_justify="left")
-    for col in ("suite", "case", "framework", "device", "phase", "base ms", "new ms", "speedup",
-                "verdict"):
-        t.add_column(col, no_wrap=col != "verdict")
-    colour = {"faster": "green", "slower": "red", compare.INCONCLUSIVE: "yellow"}
-    for r in shown.itertuples():
-        c = colour.get(r.verdict)
-        t.add_row(_e(r.suite), _e(r.case), _e(f"{r.framework} ({r.mode})"), _e(r.device), _e(r.phase),
-                  _ms(r.base_median_s), _ms(r.new_median_s),
-                  _speed(r.speedup, r.speedup_ci_low, r.speedup_ci_high),
-                  f"[{c}]{_e(r.verdict)}[/]" if c else _e(r.verdict))
-    out.print(t)
-
-    g = compare.geomean_speedups(table[table.phase.isin(phases)])
-    t = Table(title="geometric mean speedup over matched cases", title_justify="left")
-    for col in ("framework", "device", "phase", "cases", "geomean speedup"):
-        t.add_column(col)
-    for r in g.itertuples():
-        t.add_row(_e(f"{r.framework} ({r.mode})"), _e(r.device), _e(r.phase), str(r.cases),
-                  _times(r.geomean_speedup))
-    out.print(t)
-
     ratios = compare.compare_ratios(base.rows, new.rows, min_effect)
+    rule = f"a call needs p < 0.05, at least {fmt.pct(min_effect)} and a CI that excludes 1"
+    if len(shown) > compare.TABLE_LIMIT and not args.all and form != "json":
+        out += [tables.Line(f"{fmt.plural(len(shown), 'case')} compared: per suite, framework, device and "
+                            f"phase (speedup = T(base) / T(new); {rule})"),
+                *compare_view.summary_sheets(compare.summary(shown))]
+        if not ratios.empty:
+            counts = ratios.R_change.value_counts().to_dict()
+            each = ", ".join(f"{v}: {n}" for v, n in sorted(counts.items()))
+            out.append(tables.Line(f"R = T(gradient)/T(forward) in both runs, "
+                                   f"{fmt.plural(len(ratios), 'case')}: {each}"))
+        out.append(tables.Line(f"{len(shown)} cases are too many to list one by one (more than "
+                               f"{compare.TABLE_LIMIT}): --all prints every case; --phase narrows them; "
+                               "`bench export` writes either side's rows."))
+        return [*out, compare_view.calls_line(table)]
+    out += [tables.Line(f"speedup = T(base) / T(new) with its 95% CI, above 1 is faster; {rule}"),
+            *compare_view.case_sheets(shown),
+            compare_view.geomean_sheet(compare.geomean_speedups(shown))]
     if not ratios.empty:
-        t = Table(title="R = T(gradient)/T(forward) in both runs (it travels between machines)",
-                  title_justify="left")
-        for col in ("suite", "case", "framework", "device", "base R", "new R", "R change"):
-            t.add_column(col, no_wrap=True)
-        for r in ratios.itertuples():
-            t.add_row(_e(r.suite), _e(r.case), _e(f"{r.framework} ({r.mode})"), _e(r.device),
-                      _speed(r.base_R, r.base_R_low, r.base_R_high),
-                      _speed(r.new_R, r.new_R_low, r.new_R_high), _e(r.R_change))
-        out.print(t)
+        out += compare_view.ratio_sheets(ratios)
+    memory = shown[shown.peak_bytes_ratio.notna()]
+    if compare.has_memory(memory):
+        out += compare_view.memory_sheets(memory, _bytes)
+    return [*out, compare_view.calls_line(table)]
 
-    memory = memory_table(table, phases)
-    if memory is not None:
-        out.print(memory)
 
-    return finish(table, unmatched, fail_at)
+def _side(name: str, side) -> dict:
+    return {"name": name, "runs": list(side.chosen), "all_runs": list(side.runs)}
 
 
 # Unmatched rows listed one by one before the rest are counted.
 NAMED_UNMATCHED = 20
 
 
-def print_summary(shown, min_effect: float, ratios) -> None:
-    """Many cases: per suite, framework, device and phase, the geometric-mean speedup and the calls."""
-    from rich.table import Table
-
-    from bench import compare
-    from bench.console import out
-
-    t = Table(title=f"{len(shown)} cases compared: per suite, framework, device and phase (speedup = "
-                    f"T(base) / T(new); a call needs p < 0.05 and at least {_pct(min_effect)})",
-              title_justify="left")
-    for col in ("suite", "framework", "device", "phase", "cases", "geomean speedup", "faster", "slower",
-                "no change", "inconclusive", "untested"):
-        t.add_column(col, no_wrap=True)
-    for r in compare.summary(shown).itertuples():
-        t.add_row(_e(r.suite), _e(f"{r.framework} ({r.mode})"), _e(r.device), _e(r.phase), str(r.cases),
-                  _times(r.geomean_speedup), str(r.faster), str(r.slower), str(r.no_change),
-                  str(r.inconclusive), str(r.untested))
-    out.print(t)
-    if not ratios.empty:
-        counts = ratios.R_change.value_counts().to_dict()
-        out.print(_e(f"R = T(gradient)/T(forward) in both runs, {len(ratios)} cases: "
-                     + ", ".join(f"{v}: {n}" for v, n in sorted(counts.items()))), soft_wrap=True)
-    out.print(f"{len(shown)} cases are too many to list one by one (more than {compare.TABLE_LIMIT}): "
-              "--all prints every case; --phase narrows them; `bench export` writes either side's rows.",
-              soft_wrap=True)
-
-
 def finish(table, unmatched, fail_at: float | None) -> int:
-    """The unmatched rows, the count of each call and the exit code: every row counts, shown or not."""
+    """The unmatched rows and the exit code (on stderr: stdout is the comparison, in its format)."""
+    from rich.text import Text
+
     from bench import compare
-    from bench.console import err, out
+    from bench.console import err
 
     if not unmatched.empty:
-        err.print(f"[yellow]{len(unmatched)} measured rows have no partner in the other run:[/]")
+        err.print(f"[yellow]{fmt.plural(len(unmatched), 'measured row')} "
+                  f"{'has' if len(unmatched) == 1 else 'have'} no partner in the other run:[/]")
         for r in unmatched.head(NAMED_UNMATCHED).itertuples():
-            err.print(_e(f"  {r.side}: {r.suite} {r.case} {r.framework} ({r.mode}) {r.device} {r.phase}"))
+            err.print(Text(f"  {r.side}: {r.suite} {r.case} {r.framework} ({r.mode}) {r.device} {r.phase}"))
         if len(unmatched) > NAMED_UNMATCHED:
             err.print(f"  and {len(unmatched) - NAMED_UNMATCHED} more")
-
-    calls = table.verdict.value_counts().to_dict()
-    out.print(_e(", ".join(f"{v}: {n}" for v, n in sorted(calls.items()))), soft_wrap=True)
     if fail_at is not None:
         worst = compare.regressions(table, fail_at)
         if len(worst):
             untested = int(worst.verdict.isin(compare.UNTESTED).sum())
             how = f"; {untested} of them by the medians alone (no samples to test)" if untested else ""
-            err.print(f"[red]{len(worst)} regressions of at least {_pct(fail_at)} "
-                      f"(worst speedup {worst.speedup.min():.2f}){how}[/]")
+            err.print(f"[red]{fmt.plural(len(worst), 'regression')} of at least {fmt.pct(fail_at)} "
+                      f"(worst: {fmt.speedup(float(worst.speedup.min()))}){how}[/]")
             return 1
     return 0

@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench import frameworks, machine
+from bench import frameworks, helptext, machine
 from bench.spec import FRAMEWORKS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "env",
-        help="this machine's fingerprint and what each framework can see",
-        description=(
-            "Print the machine fingerprint stored with every result, then start each "
-            "installed framework in its own process and report its version, devices "
-            "and thread and numerics settings."
+    p = helptext.add_command(
+        sub, "env", summary="this machine's fingerprint and what each framework can see",
+        description=["Print the machine fingerprint stored with every result, then start each installed "
+                     "framework in its own process and report its version, devices and thread and "
+                     "numerics settings."],
+        examples=(
+            ("bench env", "the fingerprint and a table of the frameworks"),
+            ("bench env --json", "the same as one JSON object, for scripts"),
+            ("bench env --threads 1", "what each framework reports when limited to one thread"),
         ),
+        exit_codes=((0, "printed (a framework that cannot start is shown with the reason)"), helptext.USAGE,
+                    helptext.INTERRUPTED),
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--threads", type=int, default=None, metavar="N",

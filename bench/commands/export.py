@@ -6,22 +6,35 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench import helptext
 from bench.storage import results_arg
 
 FORMATS = ("csv", "markdown", "pytest-benchmark")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help="write stored results as CSV, Markdown or pytest-benchmark JSON",
-        description="Export runs (run ids, results files, machine folders or trees) to another format. "
-                    "pytest-benchmark files are read by `pytest-benchmark compare`; they hold the rows "
-                    "with raw samples (an imported median without them is left out, with a message). "
-                    "In CSV, a text that starts with = + - or @ gets a leading ' so that a spreadsheet "
-                    "shows it instead of running it as a formula.",
+    p = helptext.add_command(
+        sub, "export", summary="write stored results as CSV, Markdown or pytest-benchmark JSON",
+        description=[
+            "Export runs (run ids, results files, machine folders or trees) to another format: CSV "
+            "(every column), Markdown (a table for people: times in ms, R with its CI and its theory, "
+            "the status) or pytest-benchmark JSON. pytest-benchmark files are read by `pytest-benchmark "
+            "compare`; they "
+            "hold the rows with raw samples (an imported median without them is left out, with a message).",
+            "In CSV, a text that starts with = + - or @ gets a leading ' so that a spreadsheet shows it "
+            "instead of running it as a formula."],
+        examples=(
+            ("bench export results/laptop -o laptop.csv", "every run of one machine as one CSV file"),
+            ("bench export RUN_ID --format markdown", "one run as a Markdown table on standard output"),
+            ("bench export results --format pytest-benchmark -o all.json",
+             "the whole results tree for pytest-benchmark compare"),
+        ),
+        exit_codes=((0, "written (to -o FILE, whose path is printed, or to standard output)"),
+                    helptext.USAGE, helptext.INTERRUPTED),
     )
-    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="a run id, a results file, a machine folder or a results tree, local or a URL; "
+                        "several are exported together")
     p.add_argument("--format", choices=FORMATS, default="csv", help="output format (default csv)")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="file to write, whole or not at all; its folder is made if missing; never a "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench import helptext
 from bench.errors import UserError
 from bench.storage import is_url, results_arg
 
@@ -12,21 +13,35 @@ from bench.storage import is_url, results_arg
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from bench.importer import MAX_BYTES
 
-    p = sub.add_parser(
-        "import",
-        help="store a pytest-benchmark JSON file as a bench run",
-        description="Read a pytest-benchmark JSON file (from `bench export --format pytest-benchmark` "
-                    "or `pytest suites/ --benchmark-only --benchmark-json=FILE`) and store it as a "
-                    "run under RESULTS/<machine>/, where bench compare and bench report read it. "
-                    f"FILE is a regular file or a pipe of at most {MAX_BYTES // 2**20} MiB. Every field "
-                    "is checked: a benchmark of a bench case whose numbers are not times (a median that "
-                    "is not a positive number of seconds, rounds that are not a whole number, ...) "
-                    "stops the import with a message naming it; benchmarks that name no bench case are "
-                    "skipped. Files without raw samples (stats.data, which pytest-benchmark's "
-                    "--benchmark-save files lack unless --benchmark-save-data is given) import their "
-                    "medians, and bench compare then compares medians without a significance test.",
+    p = helptext.add_command(
+        sub, "import", summary="store a pytest-benchmark JSON file as a bench run",
+        description=[
+            "Read a pytest-benchmark JSON file (from `bench export --format pytest-benchmark` or `pytest "
+            "suites/ --benchmark-only --benchmark-json=FILE`) and store it as a run under "
+            "RESULTS/<machine>/, where bench compare and bench report read it. It prints the new run's "
+            "path.",
+            "Every field is checked: a benchmark of a bench case whose numbers are not times (a median "
+            "that is not a positive number of seconds, rounds that are not a whole number, ...) stops the "
+            "import with a message naming it; benchmarks that name no bench case are skipped. Files "
+            "without raw samples (stats.data, which pytest-benchmark's --benchmark-save files lack unless "
+            "--benchmark-save-data is given) import their medians, and bench compare then compares "
+            "medians without a significance test."],
+        examples=(
+            ("bench import ci.json --machine ci-runner",
+             "store ci.json as a run of the machine folder results/ci-runner"),
+            ("bench import /dev/stdin --machine laptop",
+             "read the JSON from a pipe on standard input"),
+            ("bench import old.json --machine lab --results s3://bucket/results",
+             "store it in a shared results tree"),
+        ),
+        exit_codes=((0, "stored (benchmarks naming no bench case are listed as skipped)"),
+                    (2, "a mistake in the command, or a file that is not a pytest-benchmark file of bench "
+                        "cases: one line says which field is wrong; nothing is stored"),
+                    helptext.INTERRUPTED),
     )
-    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("file", type=Path, metavar="FILE",
+                   help=f"a pytest-benchmark JSON file, a regular file or a pipe of at most "
+                        f"{MAX_BYTES // 2**20} MiB")
     p.add_argument("--machine", required=True, metavar="NAME", help="machine folder to store it under")
     p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
                    help="results tree: a folder or a URL such as s3://bucket/results (default: ./results)")

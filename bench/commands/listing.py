@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench import discovery, frameworks, machine
+from bench import discovery, frameworks, helptext, machine
 from bench.spec import FRAMEWORKS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "list",
-        help="suites, their cases, frameworks and devices available here",
-        description="List suites (grid and quick subset), frameworks and devices. Imports no framework.",
+    p = helptext.add_command(
+        sub, "list", summary="suites, their cases, frameworks and devices available here",
+        description=["List the suites (each parameter's values, the number of cases, the quick subset), "
+                     "the frameworks with their versions and modes, and this machine's devices. Imports "
+                     "no framework."],
+        examples=(
+            ("bench list", "suites, frameworks and devices"),
+            ("bench list --cases", "every case a run measures, one per line; the --quick ones marked *"),
+            ("bench list --suites my_suites", "check that the suites in a folder of your own load"),
+        ),
+        exit_codes=((0, "listed (a suite that does not load is named on stderr)"), helptext.USAGE,
+                    helptext.INTERRUPTED),
     )
     p.add_argument("--suites", type=Path, default=None, metavar="DIR",
                    help="folder of suite modules (default: ./suites, else the project's)")

@@ -5,20 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench import helptext
 from bench.storage import results_arg
 
 DEFAULT_REPORTS = Path("reports")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "report",
-        help="write one self-contained HTML page (verdict, figures, tables) from results",
-        description=(
-            "Write one HTML page from stored results: the verdict (median R = T(gradient) / "
-            "T(forward) per framework and device, against the FLOP theory), the figures and the "
-            "full table. The page opens offline: nothing is loaded from the network."
+    p = helptext.add_command(
+        sub, "report", summary="write one self-contained HTML page (verdict, figures, tables) from results",
+        description=["Write one HTML page from stored results: the verdict (median R = T(gradient) / "
+                     "T(forward) per framework and device, against the FLOP theory), the figures and the "
+                     "full table. The page opens offline: nothing is loaded from the network. It prints "
+                     "the page's path."],
+        examples=(
+            ("bench report", "a page of the newest run under ./results, in reports/<run-id>.html"),
+            ("bench report results/laptop results/server -o reports/two.html",
+             "one page over the runs of two machines' folders"),
+            ("bench report --results s3://bucket/results --fleet FLEET_ID",
+             "every machine's run of one fleet run (bench run --cluster prints its id)"),
         ),
+        exit_codes=((0, "the page was written"), helptext.USAGE, helptext.INTERRUPTED),
     )
     p.add_argument("runs", nargs="*", metavar="RUN",
                    help="a run id, a results file, a machine folder or a results tree, local or a URL "

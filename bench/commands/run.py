@@ -11,15 +11,16 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import analysis, defaults, discovery, fleet, frameworks, machine, runner
+from bench import analysis, defaults, discovery, fleet, fmt, frameworks, helptext, machine, runner
 from bench.device import Device
 from bench.errors import UserError, did_you_mean
 from bench.spec import FRAMEWORKS, Case, Record, Settings
 from bench.storage import is_url, results_arg
+from bench.tables import FORMATS
 
 QUICK_BUDGET_S = defaults.QUICK_BUDGET_S
 DEFAULT_BUDGET_S = defaults.BUDGET_S
@@ -35,15 +36,25 @@ MAX_SEED = 2**32 - 1  # NumPy's and JAX's seeds are 32-bit
 # the 255 bytes a file name may have.
 MAX_MACHINE_CHARS = 100
 
-# bench run's exit codes (the others: 0 every row measured, 1 some did not,
-# 2 a usage error, from bench.cli).
+# bench run's exit codes besides 0, 1 and 2 (bench.cli).
 EXIT_UNWRITABLE = 3
 EXIT_INTERRUPTED = 130
 EXIT_CODES = (
-    "Exit codes: 0 every row measured; 1 some rows failed, errored or crashed; 2 a mistake in the "
-    "command (nothing was run); 3 the results file could not be written during the run (the run stops, "
-    "the last complete file is kept); 130 interrupted by Ctrl-C or SIGTERM (the cases finished so far "
-    "are kept)."
+    (0, "every row measured (with --dry-run: the plan was printed)"),
+    (1, "some rows failed, errored or crashed (the results file holds the others); with --cluster: "
+        "a machine left or did not measure every row"),
+    (2, "a mistake in the command, found before anything runs (nothing is written), or no framework "
+        "could use the device asked for"),
+    (EXIT_UNWRITABLE, "the results file could not be written during the run (the run stops, the last "
+                      "complete file is kept)"),
+    (EXIT_INTERRUPTED, "interrupted by Ctrl-C or SIGTERM (the cases finished so far are kept)"),
+)
+EXAMPLES = (
+    ("bench run --quick", "every suite's small QUICK subset, every installed framework, on the CPU"),
+    ("bench run --dry-run --suite mlp_regression --framework torch,jax",
+     "print the jobs, cases and budget, and an estimated wall time; run and write nothing"),
+    ("bench run --device cuda --mode all --suite mlp_regression --processes 5",
+     "every mode of every framework on the first GPU, each case in 5 worker processes"),
 )
 
 
@@ -52,15 +63,12 @@ class ResultsUnwritable(Exception):
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run",
-        help="time forward, gradient, backward and step; store results",
-        description=(
-            "Time every suite case in every framework on every device asked for. "
-            "Each framework runs in its own worker process; results go to "
-            "RESULTS/<machine>/<run-id>.parquet as each case completes."
-        ),
-        epilog=EXIT_CODES,
+    p = helptext.add_command(
+        sub, "run", summary="time forward, gradient, backward and step; store results",
+        description=["Time every suite case in every framework on every device asked for. Each framework "
+                     "runs in its own worker process; results go to RESULTS/<machine>/<run-id>.parquet as "
+                     "each case completes. --dry-run prints the plan and an estimated wall time instead."],
+        examples=EXAMPLES, exit_codes=EXIT_CODES,
     )
     p.add_argument("--device", default="cpu", metavar="LIST",
                    help="comma-separated devices: cpu, cuda, cuda:N (default: cpu)")
@@ -77,6 +85,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--case", action="append", default=[], metavar="K=V,...",
                    help="run this case instead of the grid, e.g. --case batch=8192,width=4096,depth=4 "
                         "(repeatable; needs one --suite whose parameters these are)")
+    p.add_argument("--format", choices=FORMATS, default="table", dest="form",
+                   help="how the summary is printed: table (default, fitted to the terminal), plain "
+                        "(aligned, every column, no box characters), markdown, or json (one document on "
+                        "stdout, numbers as numbers; the results: and report: lines go to stderr)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (jobs, suites and cases, processes, budget) and an estimated wall "
+                        "time, then exit; imports no framework and writes nothing")
     p.add_argument("--quick", action="store_true",
                    help=f"each suite's small QUICK subset, {QUICK_BUDGET_S} s budget per case")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
@@ -125,9 +140,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _add_fleet_options(p: argparse.ArgumentParser) -> None:
     """--cluster, --machines and --retry: a fleet run (bench.fleet)."""
     fleet = p.add_argument_group(
-        "fleet runs", "run the same plan on every machine of a Dask cluster, into one shared --results "
-        "(one worker per machine: dask worker ADDRESS --nworkers 1 --nthreads 1 --resources bench=1 "
-        "--name NAME; see the README, 'Fleet runs')")
+        "fleet runs", helptext.paragraphs(
+            "run the same plan on every machine of a Dask cluster, into one shared --results (one worker "
+            "per machine: dask worker ADDRESS --nworkers 1 --nthreads 1 --resources bench=1 --name NAME; "
+            "see the README, 'Fleet runs')", indent=2))
     fleet.add_argument("--cluster", default=None, metavar="ADDRESS",
                        help="the Dask scheduler, e.g. tcp://HOST:8786; each machine writes into --results "
                             "(a URL or a folder they all mount) under its worker name; one report at the end")
@@ -374,15 +390,20 @@ def handle(args: argparse.Namespace) -> int:
         return _handle(args)
 
 
-def _handle(args: argparse.Namespace) -> int:
-    # Validate everything before starting anything.
-    from bench import console, quality, store
+@dataclass(frozen=True)
+class Request:
+    """What a command line asks of this machine, every part checked: the jobs and what they came from."""
 
-    settings = make_settings(args)
-    if args.cluster:
-        return _fleet(args)
-    if args.machines or args.retry:
-        raise UserError("--machines and --retry go with --cluster (a fleet run)")
+    devices: list[str]
+    frameworks: list[str]
+    pairs: list[tuple[str, str]]
+    suites: list[discovery.Suite]
+    problems: list[str]  # broken suites, skipped with a warning
+    jobs: list[runner.Job]
+
+
+def _request(args: argparse.Namespace) -> Request:
+    """The jobs of this command line, or a UserError before anything starts."""
     devices = parse_devices(args.device)
     names = parse_frameworks(args.framework)
     pairs = parse_modes(args.mode, names)
@@ -393,19 +414,64 @@ def _handle(args: argparse.Namespace) -> int:
     jobs = runner.plan(pairs, devices, suites, args.quick, cases)
     if not jobs:
         raise UserError("no suite supports the frameworks asked for: see `bench list`")
-    fingerprint = machine.fingerprint()
-    name = args.machine or machine.machine_id(fingerprint)
-    check_writable(args.results, name)
-    for message in problems:
+    return Request(devices, names, pairs, suites, problems, jobs)
+
+
+def _warnings(args: argparse.Namespace, asked: Request) -> None:
+    """Broken suites, suites a framework lacks, and the modes run: on stderr."""
+    from bench import console
+
+    for message in asked.problems:
         console.warn(f"skipping a broken suite: {message}")
-    for s in suites:
-        lacking = [n for n in names if n not in s.frameworks]
+    for s in asked.suites:
+        lacking = [n for n in asked.frameworks if n not in s.frameworks]
         if lacking:
             console.warn(f"suite {s.name} has no {', '.join(lacking)} version: skipped there")
     console.err.print(
-        "modes: " + ", ".join(f"{fw} {mode}" for fw, mode in pairs)
+        "modes: " + ", ".join(f"{fw} {mode}" for fw, mode in asked.pairs)
         + ("" if args.mode != "default" else " (the defaults; --mode all runs every mode)")
     )
+
+
+def _dry_run(args: argparse.Namespace, settings: Settings, asked: Request) -> int:
+    """The plan and its estimated wall time on stdout; nothing is started, imported or written."""
+    from rich.text import Text
+
+    from bench import console, plan
+
+    _warnings(args, asked)
+    name = args.machine or machine.machine_id(machine.fingerprint())
+    # Earlier runs of this machine scale the estimate; only a local folder is read (no network).
+    earlier = None if is_url(str(args.results)) else Path(args.results) / name
+    guess = plan.estimate(asked.jobs, settings, earlier, report=not args.no_report)
+    for line in plan.describe(asked.jobs, settings, guess):
+        console.out.print(Text(line), soft_wrap=True)
+    console.out.print(Text(f"results: {args.results}/{name}/<run-id>.parquet"), soft_wrap=True)
+    console.out.print(Text("report: none (--no-report)" if args.no_report else
+                           f"report: {args.reports}/<run-id>.html"), soft_wrap=True)
+    console.out.print(Text("dry run: nothing was run or written"))
+    return 0
+
+
+def _handle(args: argparse.Namespace) -> int:
+    # Validate everything before starting anything.
+    from bench import quality, store
+
+    settings = make_settings(args)
+    if args.cluster:
+        if args.dry_run:
+            raise UserError("--dry-run plans a run on this machine: leave out --cluster")
+        return _fleet(args)
+    if args.machines or args.retry:
+        raise UserError("--machines and --retry go with --cluster (a fleet run)")
+    asked = _request(args)
+    if args.dry_run:
+        return _dry_run(args, settings, asked)
+    devices, names, suites, jobs = asked.devices, asked.frameworks, asked.suites, asked.jobs
+    fingerprint = machine.fingerprint()
+    name = args.machine or machine.machine_id(fingerprint)
+    check_writable(args.results, name)
+    _warnings(args, asked)
 
     run_id = new_run_id()
     writer = store.new_run(args.results, name, run_id, {
@@ -531,16 +597,18 @@ def _finish(args: argparse.Namespace, writer, path: Path, run_id: str, interrupt
 
     from bench import console
 
-    console.out.print(console.summary(writer.records))
+    console.show_summary(writer.records, args.form)
     warning = console.quality_warning(writer.records)
     if warning:
         console.warn(warning)
-    console.out.print(Text(f"results: {path}"))
+    # With json, stdout holds the one document a script parses.
+    where = console.err if args.form == "json" else console.out
+    where.print(Text(f"results: {path}"))
     if not args.no_report:
         from bench import report
 
         try:
-            console.out.print(Text(f"report: {report.write([path], args.reports / f'{run_id}.html')}"))
+            where.print(Text(f"report: {report.write([path], args.reports / f'{run_id}.html')}"))
         except Exception as exc:  # the results are stored: a report failure must not lose the run
             console.warn(f"no report written ({exc}); retry with `bench report {path}`")
     if interrupted:
@@ -548,6 +616,7 @@ def _finish(args: argparse.Namespace, writer, path: Path, run_id: str, interrupt
         return EXIT_INTERRUPTED
     bad = [r for r in writer.records if r.status in ("failed", "error", "crashed")]
     if bad:
-        console.err.print(f"[yellow]{len(bad)} rows did not measure (status failed, error or crashed)[/]")
+        console.err.print(f"[yellow]{fmt.plural(len(bad), 'row')} did not measure "
+                          "(status failed, error or crashed)[/]")
         return 1
     return 0
