@@ -36,8 +36,12 @@ class SafeConsole(Console):
 
     Data (case ids, suite descriptions, error messages, file names) is printed
     as ``Text`` or escaped where it is printed; this is the net under a string
-    that was not: a ``[/]`` in a user's data must never end a run.
+    that was not: a ``[/]`` in a user's data must never end a run. Emoji codes
+    are off unless asked for: a ':fire:' in a case name is data, not a picture.
     """
+
+    def __init__(self, *args, emoji: bool = False, **kwargs) -> None:
+        super().__init__(*args, emoji=emoji, **kwargs)
 
     def render_str(self, text: str, **kwargs) -> Text:  # type: ignore[override]
         try:
@@ -46,9 +50,8 @@ class SafeConsole(Console):
             return super().render_str(text, **{**kwargs, "markup": False})
 
 
-# No emoji codes: a ':fire:' in a case name is data, not a picture.
-err = SafeConsole(stderr=True, soft_wrap=True, emoji=False)  # one message, one line
-out = SafeConsole(width=_width(), emoji=False)
+err = SafeConsole(stderr=True, soft_wrap=True)  # one message, one line
+out = SafeConsole(width=_width())
 
 
 def warn(message: str, style: str = "yellow") -> None:

@@ -66,7 +66,7 @@ class Verdict:
         lo, hi = self.interval
         # One decimal, the interval rounded outwards so that it still holds the median.
         interval = (f" [{math.floor(lo * 10 + 1e-9) / 10:.1f}, {math.ceil(hi * 10 - 1e-9) / 10:.1f}]"
-                    if math.isfinite(lo) and math.isfinite(hi) else "")
+                    if math.isfinite(lo * 10) and math.isfinite(hi * 10) else "")  # 1e308 * 10 is inf
         n = f"{self.cases} case{'s' if self.cases != 1 else ''}"
         text = f"{self.label}: the gradient costs {self.median:.1f}× the forward pass{interval} ({n})"
         if self.theories:

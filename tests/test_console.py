@@ -131,3 +131,11 @@ def test_a_warning_wraps_at_word_boundaries_in_a_terminal_and_is_one_line_in_a_l
 def test_one_flagged_row_is_said_in_the_singular():
     flagged = [replace(r, quality="unreliable" if r.phase == "gradient" else "good") for r in rows(())]
     assert console.quality_warning(flagged).startswith("1 of 2 measured rows is noisy (0) or unreliable (1)")
+
+
+def test_a_verdict_of_one_case_with_an_enormous_interval_is_still_a_line():
+    """A one-case CI reaching 1e308 (a hostile or broken results file) overflowed math.ceil."""
+    from bench.verdict import Verdict
+
+    line = Verdict("torch", "eager", "cpu", (2.5,), (2.5,), 1.0, 1e308).line
+    assert line.startswith("torch eager · cpu: the gradient costs 2.5× the forward pass (1 case)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import bench_cli, needs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 from test_user_suites import HEADER
@@ -214,6 +214,7 @@ def test_summary_shows_any_suite_case_and_reason_as_they_are(captured, text):
 
 @FAST
 @given(text=DATA)
+@example(text=":a:")  # an emoji code, found by hypothesis: data, not a picture
 def test_the_consoles_print_a_string_with_broken_markup_as_plain_text(text):
     buf = io.StringIO()
     safe = console.SafeConsole(file=buf, width=2000, color_system=None, soft_wrap=True)

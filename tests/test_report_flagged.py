@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
-from matplotlib.figure import Figure
 from test_report import records
 
 from bench.report import data as report_data
 from bench.report import figures
 
 
-def figure(rows) -> Figure:
+def figure(rows) -> figures.Panels:
     df = pd.DataFrame([r.to_dict() for r in rows])
     d = report_data.build(df)
     fig, _ = figures.ratio_vs_size(d, figures.Palette(d))
@@ -20,14 +19,14 @@ def figure(rows) -> Figure:
     return fig
 
 
-def hollow_points(fig: Figure) -> int:
+def hollow_points(fig: figures.Panels) -> int:
     """Points drawn with a white face: mark_flagged's."""
     return sum(len(line.get_xdata()) for ax in fig.axes for line in ax.get_lines()
                if line.get_markerfacecolor() == "white" and line.get_linestyle() == "None")
 
 
-def legend_texts(fig: Figure) -> list[str]:
-    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+def legend_texts(fig: figures.Panels) -> list[str]:
+    return [e.label for e in fig.legend]
 
 
 def test_flagged_gradient_rows_are_drawn_hollow_with_a_legend_entry():

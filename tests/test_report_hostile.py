@@ -253,4 +253,5 @@ def test_a_verdict_with_an_unbounded_interval_renders_without_it():
             Record(**base, phase="gradient", median_s=0.002, ratio=2.0, ratio_ci_low=1.0,
                    ratio_ci_high=1.7976931348623157e308).to_dict()]
     (verdict,) = data.build(pd.DataFrame(rows)).verdicts
-    assert verdict["sentence"].startswith("Gradients cost 2.0× the forward pass;")
+    assert verdict["sentence"].startswith(
+        "torch eager · cpu: the gradient costs 2.0× the forward pass (1 case)")

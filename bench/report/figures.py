@@ -1,10 +1,13 @@
 """The report's figures, drawn with matplotlib and returned as inline SVG text.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot, so no
-global backend or figure registry is touched) under an ``rc_context``. Each
-figure is one SVG however large the run: suites become panels of one figure
-(small multiples) or markers, never extra figures. Only rows with status ok
-are drawn; the page lists the others.
+global backend or figure registry is touched) under an ``rc_context``. A figure
+is a few panels (``Panels``), each its own SVG of PANEL_W_IN inches, however
+large the run: suites become panels or markers, never extra figures. The page
+sets the panels side by side where two fit at a readable size and stacks them
+on a phone; the legend is HTML above them (bench.report.legend), so it wraps
+instead of being clipped. Only rows with status ok are drawn; the page lists
+the others.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from matplotlib.lines import Line2D
 
 from bench.device import is_gpu
 from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, has_memory, sweeps
+from bench.report.legend import LegendEntry, from_handle
 
-WIDTH_IN = 10.0
 PHASE_STYLE = {  # phase -> (line style, marker)
     "forward": ("-", "o"),
     "gradient": ("--", "s"),
@@ -32,14 +35,16 @@ PHASE_STYLE = {  # phase -> (line style, marker)
     "backward_split": ("-.", "D"),
 }
 SUITE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+# Font sizes in points of a PANEL_W_IN-wide panel: shown 400 px wide on a phone (a 420 px
+# screen), 8 pt is 9.3 px, the smallest text the page allows (the browser test checks it).
 RC = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, readable
-    "font.size": 8,
+    "font.size": 9,
     "axes.titlesize": 9,
-    "axes.labelsize": 8,
-    "legend.fontsize": 7.5,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
@@ -52,9 +57,14 @@ class Fig:
     id: str
     title: str
     caption: str
-    svg: str | None  # None: not drawn, ``note`` says why
+    svgs: tuple[str, ...]  # one SVG per panel; () when not drawn (``note`` says why)
     note: str = ""
     section: str = "timing"  # "timing" or "memory": where the page shows it
+    legend: tuple[LegendEntry, ...] = ()  # shown above the panels, in HTML
+
+    @property
+    def drawn(self) -> bool:
+        return bool(self.svgs)
 
 
 def text(s: object) -> str:
@@ -95,46 +105,38 @@ class Palette:
                 for s in suites]
 
 
-@dataclass
-class _Layout:
-    nrows: int
-    ncols: int
-    axes_h: float
-    title_in: float
-    below_in: float
+# Each panel is its own SVG this wide; the page sets them side by side on a wide screen and
+# stacks them on a phone. Margins are fixed, in inches (no layout engine: it would draw twice).
+PANEL_W_IN = 4.8
+LEFT_IN, RIGHT_IN, TOP_IN = 0.8, 0.22, 0.08
 
 
-def _grid(n: int, ncols: int = 2, axes_h: float = 2.6, title_in: float = 0.3,
-          below_in: float = 0.5) -> tuple[Figure, list]:
-    """A figure of ``n`` panels. Its size and margins are set by ``_finish`` in inches,
-    once the legend is known (fixed margins: no layout engine, which would draw twice)."""
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(WIDTH_IN, 4))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    fig._bench_layout = _Layout(nrows, ncols, axes_h, title_in, below_in)  # type: ignore[attr-defined]
-    return fig, axes[:n]
+class Panels:
+    """A figure drawn as separate panels, one matplotlib Figure (one SVG) each, with one legend
+    for all of them that the page shows in HTML (``legend``)."""
+
+    def __init__(self, n: int, axes_h: float = 2.6, title_in: float = 0.3, below_in: float = 0.5) -> None:
+        self.axes_h, self.title_in, self.below_in = axes_h, title_in, below_in
+        self.figs = [Figure(figsize=(PANEL_W_IN, 3)) for _ in range(n)]
+        self.axes = [f.add_subplot() for f in self.figs]
+        self.legend: list[LegendEntry] = []
 
 
-def _finish(fig: Figure, handles: list[Line2D], ncols: int | None = None) -> Figure:
-    """Size the figure and place the shared legend above the panels."""
-    lay: _Layout = fig._bench_layout  # type: ignore[attr-defined]
-    ncols = ncols or min(len(handles), 4) or 1
-    rows = math.ceil(len(handles) / ncols)
-    left, right, gap_w = 0.8, 0.25, 0.9
-    top = 0.1 + 0.2 * rows + lay.title_in
-    height = top + lay.nrows * lay.axes_h + (lay.nrows - 1) * (lay.title_in + lay.below_in) + lay.below_in
-    axes_w = (WIDTH_IN - left - right - (lay.ncols - 1) * gap_w) / lay.ncols
-    fig.set_size_inches(WIDTH_IN, height)
-    fig.subplots_adjust(left=left / WIDTH_IN, right=1 - right / WIDTH_IN, top=1 - top / height,
-                        bottom=lay.below_in / height, hspace=(lay.title_in + lay.below_in) / lay.axes_h,
-                        wspace=gap_w / axes_w)
-    if handles:
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.04 / height),
-                   frameon=False, ncols=ncols, handlelength=2.5, columnspacing=1.5)
-    return fig
+def _grid(n: int, axes_h: float = 2.6, title_in: float = 0.3, below_in: float = 0.5) -> tuple[Panels, list]:
+    """``n`` panels; their size and margins are set by ``_finish``."""
+    panels = Panels(n, axes_h, title_in, below_in)
+    return panels, panels.axes
+
+
+def _finish(panels: Panels, handles: list[Line2D]) -> Panels:
+    """Size every panel and keep the legend's entries for the page."""
+    height = TOP_IN + panels.title_in + panels.axes_h + panels.below_in
+    for fig in panels.figs:
+        fig.set_size_inches(PANEL_W_IN, height)
+        fig.subplots_adjust(left=LEFT_IN / PANEL_W_IN, right=1 - RIGHT_IN / PANEL_W_IN,
+                            top=1 - (TOP_IN + panels.title_in) / height, bottom=panels.below_in / height)
+    panels.legend = [from_handle(h) for h in handles]
+    return panels
 
 
 def to_svg(fig: Figure, prefix: str, title: str) -> str:
@@ -149,6 +151,8 @@ def to_svg(fig: Figure, prefix: str, title: str) -> str:
     s = re.sub(r' id="([^"]+)"', rf' id="{prefix}-\1"', s)
     s = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', s)
     s = re.sub(r"url\(#([A-Za-z0-9_.-]+)\)", rf"url(#{prefix}-\1)", s)
+    # matplotlib names a dozen fallback fonts on every text element: a fifth of the page's bytes.
+    s = re.sub(r"font-family: [^;\"]+", "font-family: 'DejaVu Sans', sans-serif", s)
     label = title.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
     return s.replace("<svg", f'<svg class="figure" role="img" aria-label="{label}"', 1).strip()
 
@@ -243,8 +247,10 @@ def _loglog_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
 
 # The figures ----------------------------------------------------------------
 
+TICK_PT = 8  # the smallest text of a figure (see RC)
 
-def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+
+def times_per_case(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["median_s"] > 0)]
     if ok.empty:
         return None, "No forward, gradient or step time was measured."
@@ -254,10 +260,11 @@ def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         cases = _cases_by_size(ok[ok["suite"] == suite])
         ticks[suite] = (cases, *case_labels(cases))
     longest = max(len(label) for _, labels, _ in ticks.values() for label in labels)
-    # Horizontal labels when they fit side by side in a panel (about 4 in wide), else upright.
-    upright = any(len(labels) * (max(map(len, labels)) + 2) * 6.5 * 0.6 > 4 * 72
+    # Horizontal labels when they fit side by side in a panel's axes, else upright.
+    axes_pt = (PANEL_W_IN - LEFT_IN - RIGHT_IN) * 72
+    upright = any(len(labels) * (max(map(len, labels)) + 2) * TICK_PT * 0.6 > axes_pt
                   for _, labels, _ in ticks.values())
-    below = 0.45 + (longest * 6.5 * 0.6 / 72 if upright else 0.1)
+    below = 0.5 + (longest * TICK_PT * 0.6 / 72 if upright else 0.15)
     fig, axes = _grid(len(suites), below_in=below)
     for ax, suite in zip(axes, suites, strict=True):
         s = ok[ok["suite"] == suite]
@@ -276,7 +283,7 @@ def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
                              marker)
         log_axes(ax, "y")
         ax.set_xticks(range(len(cases)), [text(c) for c in labels], rotation=90 if upright else 0,
-                      fontsize=6.5)
+                      fontsize=TICK_PT)
         ax.set_xlabel(text(xlabel))
         ax.set_xlim(-0.5, len(cases) - 0.5)
         ax.set_title(text(suite))
@@ -287,7 +294,7 @@ def times_per_case(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
     return fig, ""
 
 
-def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     grads = d.ok[(d.ok["phase"] == "gradient") & d.ok["ratio"].notna()]
     g = grads[grads["size"] > 0]
     if grads.empty:
@@ -297,13 +304,15 @@ def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
     suites = sorted(g["suite"].unique())
     fig, axes = _grid(len(suites))
     n = len(d.series)
+    jitters = {label: 10 ** (0.015 * (i - (n - 1) / 2)) for i, label in enumerate(d.series)}
+    clipped = False
     for ax, suite in zip(axes, suites, strict=True):
         s = g[g["suite"] == suite]
-        for i, label in enumerate(d.series):
+        for label in d.series:
             p = s[s["series"] == label].sort_values("size")
             if p.empty:
                 continue
-            jitter = 10 ** (0.015 * (i - (n - 1) / 2))  # side by side at the same size
+            jitter = jitters[label]  # side by side at the same size
             r = p["ratio"].to_numpy()
             lo = np.nan_to_num(r - p["ratio_ci_low"].to_numpy(), nan=0.0).clip(0)
             hi = np.nan_to_num(p["ratio_ci_high"].to_numpy() - r, nan=0.0).clip(0)
@@ -316,26 +325,56 @@ def ratio_vs_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         ax.axhline(CHEAP_GRADIENT_BOUND, color="0.4", ls="--", lw=1)
         ax.axhline(1, color="0.6", ls=":", lw=1)
         log_axes(ax, "x")
-        top = max(CHEAP_GRADIENT_BOUND + 0.5, float(np.nanmax(s["ratio_ci_high"].fillna(s["ratio"]))) * 1.05)
+        top = ratio_top(s["ratio"], s["theory_ratio"])
         ax.set_ylim(0, top)
+        clipped |= mark_clipped(ax, s, top, pal, jitters)
         ax.set_title(text(suite))
         ax.set_xlabel("problem size: forward FLOPs")
         ax.set_ylabel("R = T(gradient) / T(forward)")
     extra = [Line2D([], [], color="k", marker="_", ms=10, mew=2, ls="none", label="FLOP theory"),
              Line2D([], [], color="0.4", ls="--", label=f"cheap-gradient bound ≈ {CHEAP_GRADIENT_BOUND:.0f}")]
+    if clipped:
+        extra.append(Line2D([], [], color="0.3", marker="^", ls="none", ms=4,
+                            label="at the top: the CI (or R) runs above the axis"))
     _finish(fig, pal.series_handles(d.series) + extra + _any_flagged(g))
     return fig, ""
 
 
-def time_vs_flops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def ratio_top(ratio: pd.Series, theory: pd.Series) -> float:
+    """The top of R's axis: room for every R, the theory and the bound, but not for wide CIs,
+    which would flatten every R of 2-3 (the CIs above it are clipped and marked); a lone R far
+    above the others is clipped too rather than setting the scale."""
+    r = ratio.astype(float).to_numpy()
+    r = r[np.isfinite(r)]
+    th = theory.astype(float).to_numpy()
+    th = th[np.isfinite(th)]
+    top = max(CHEAP_GRADIENT_BOUND + 0.6, float(th.max()) * 1.1 if th.size else 0.0)
+    if r.size:
+        high = float(r.max())
+        typical = float(np.quantile(r, 0.9)) if r.size >= 10 else high
+        top = max(top, min(high, 3 * typical) * 1.15)
+    return top
+
+
+def mark_clipped(ax, s: pd.DataFrame, top: float, pal: Palette, jitters: dict[str, float]) -> bool:
+    """A triangle at the top of the axis where a CI or an R runs above it; whether there was one."""
+    high = s["ratio_ci_high"].astype(float).fillna(s["ratio"].astype(float))
+    over = s[(high > top) | (s["ratio"].astype(float) > top)]
+    for label, p in over.groupby("series", sort=False):
+        ax.plot(p["size"].to_numpy(float) * jitters[label], np.full(len(p), top), ls="none", marker="^",
+                ms=5, color=pal.color[label], clip_on=False, zorder=4)
+    return not over.empty
+
+
+def time_vs_flops(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0) & (d.ok["flops"] > 0)]
     if ok.empty:
         return None, "No timed phase has a FLOP count."
     phases = [p for p in ("forward", "gradient") if (ok["phase"] == p).any()]
     fig, axes = _grid(len(phases))
+    slopes: dict[str, list[str]] = {}
     for ax, phase in zip(axes, phases, strict=True):
         p = ok[ok["phase"] == phase]
-        fits = []
         for label in d.series:
             s = p[p["series"] == label]
             if s.empty:
@@ -350,19 +389,19 @@ def time_vs_flops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
                 slope, icpt = fit
                 xs = np.geomspace(s["flops"].min(), s["flops"].max(), 20)
                 ax.plot(xs, 10 ** (icpt + slope * np.log10(xs)), color=pal.color[label], lw=1)
-                fits.append(Line2D([], [], color=pal.color[label], lw=1, label=f"slope {slope:.2f}"))
+                slopes.setdefault(label, []).append(f"{phase} {slope:.2f}")
         log_axes(ax, "x", "y")
-        ax.set_title(f"{phase}: time against FLOPs, fitted slope per framework")
+        ax.set_title(f"{phase}: time against FLOPs")
         ax.set_xlabel(f"FLOPs of one {phase} call")
         ax.set_ylabel("median seconds per call")
-        if fits:
-            ax.legend(handles=fits, loc="upper left", fontsize=7)
-    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique()))
-            + _any_flagged(ok), ncols=4)
+    handles = [Line2D([], [], color=pal.color[label], marker="o", ms=4, lw=1.2,
+                      label=text(f"{label}: slope {', '.join(slopes[label])}" if label in slopes else label))
+               for label in d.series if label in set(ok["series"])]
+    _finish(fig, handles + pal.suite_handles(sorted(ok["suite"].unique())) + _any_flagged(ok))
     return fig, ""
 
 
-def gflops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def gflops(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[(d.ok["flops_per_s"] > 0) & (d.ok["size"] > 0)]
     phases = [p for p in ("forward", "gradient", "backward_split", "step") if (ok["phase"] == p).any()]
     if not phases:
@@ -381,11 +420,11 @@ def gflops(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         ax.set_xlabel("problem size: forward FLOPs")
         ax.set_ylabel("GFLOP/s")
     _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique()))
-            + _any_flagged(ok), ncols=4)
+            + _any_flagged(ok))
     return fig, ""
 
 
-def relative_speed(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def relative_speed(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0)].copy()
     keys = ["machine", "device", "suite", "case", "phase"]
     ok["n"] = ok.groupby(keys)["series"].transform("nunique")
@@ -408,18 +447,18 @@ def relative_speed(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         ax.axhline(1, color="0.5", lw=0.8)
         ax.set_title(f"{phase}: speed relative to the fastest")
         ax.set_xlabel("problem size: forward FLOPs")
-        ax.set_ylabel("fastest time / this time  (1 = fastest)")
+        ax.set_ylabel("fastest time / this time")
     g = ok[ok["phase"] == "gradient"] if "gradient" in phases else ok
     med = g.groupby("series")["rel"].median()
     for label in d.series:
         if label in med:
             handles.append(Line2D([], [], color=pal.color[label], marker="o", ls="none", ms=4,
                                   label=f"{text(label)}: median {med[label]:.2f}"))
-    _finish(fig, handles + pal.suite_handles(sorted(ok["suite"].unique())), ncols=3)
+    _finish(fig, handles + pal.suite_handles(sorted(ok["suite"].unique())))
     return fig, ""
 
 
-def device_speedup(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def device_speedup(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient"]) & (d.ok["median_s"] > 0)]
     on_gpu = ok["device"].map(is_gpu).astype(bool)
     cpu, gpu = ok[~on_gpu], ok[on_gpu]
@@ -434,9 +473,9 @@ def device_speedup(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
     pairs = pairs.assign(speedup=pairs["t_cpu"] / pairs["median_s"])
     phases = [p for p in ("forward", "gradient") if (pairs["phase"] == p).any()]
     fig, axes = _grid(len(phases))
+    trends: dict[str, list[str]] = {}
     for ax, phase in zip(axes, phases, strict=True):
         p = pairs[pairs["phase"] == phase]
-        handles = []
         for label in d.series:
             s = p[p["series"] == label]
             if s.empty:
@@ -457,25 +496,26 @@ def device_speedup(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
                     ax.plot(xs, 10 ** (fit[1] + fit[0] * np.log10(xs)), color=pal.color[label], lw=1)
                     ax.axvline(cross, color=pal.color[label], ls=":", lw=1)
                     where = f"crosses 1 near {cross:.2g} FLOPs (log-log fit)"
-            handles.append(Line2D([], [], color=pal.color[label], marker="o", ms=4, lw=1,
-                                  label=f"{text(label)}: {where}"))
+            trends.setdefault(label, []).append(f"{phase} {where}")
         ax.axhline(1, color="0.3", lw=1)
         log_axes(ax, "x", "y")
-        ax.set_title(f"{phase}: GPU speedup (CPU time / GPU time)")
+        ax.set_title(f"{phase}: GPU speedup (CPU / GPU time)")
         ax.set_xlabel("problem size: forward FLOPs")
         ax.set_ylabel("speedup (> 1: the GPU is faster)")
-        ax.legend(handles=handles, loc="upper left", fontsize=6.5)
-    _finish(fig, pal.suite_handles(sorted(pairs["suite"].unique())))
+    handles = [Line2D([], [], color=pal.color[label], marker="o", ms=4, lw=1,
+                      label=text(f"{label}: {'; '.join(trends[label])}"))
+               for label in d.series if label in trends]
+    _finish(fig, handles + pal.suite_handles(sorted(pairs["suite"].unique())))
     return fig, ""
 
 
-def first_call(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def first_call(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["first_call_s"] > 0)
               & (d.ok["size"] > 0)]  # the x axis is the problem size, on a log scale
     if ok.empty:
         return None, "No first call was timed (with a FLOP count to place it by size)."
     phases = [p for p in ("forward", "gradient", "step") if (ok["phase"] == p).any()]
-    fig, axes = _grid(len(phases), ncols=3, axes_h=2.4)
+    fig, axes = _grid(len(phases), axes_h=2.4)
     for ax, phase in zip(axes, phases, strict=True):
         p = ok[ok["phase"] == phase]
         for label in d.series:
@@ -485,18 +525,18 @@ def first_call(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         log_axes(ax, "x", "y")
         ax.set_title(f"{phase}: first call")
         ax.set_xlabel("problem size: forward FLOPs")
-        ax.set_ylabel("seconds (tracing and compilation included)")
-    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())), ncols=4)
+        ax.set_ylabel("seconds (with compilation)")
+    _finish(fig, pal.series_handles(d.series) + pal.suite_handles(sorted(ok["suite"].unique())))
     return fig, ""
 
 
-def loss_curves(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def loss_curves(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     steps = d.ok[(d.ok["phase"] == "step")]
     steps = steps[steps["loss_curve"].map(len) > 0]
     if steps.empty:
         return None, "No training loss curve was recorded (no step row with status ok)."
     suites = sorted(steps["suite"].unique())
-    fig, axes = _grid(len(suites), axes_h=2.3, title_in=0.45)
+    fig, axes = _grid(len(suites), axes_h=2.3, title_in=0.5)
     styles = ["-", "--", ":", "-."]
     for ax, suite in zip(axes, suites, strict=True):
         s = steps[steps["suite"] == suite]
@@ -517,14 +557,14 @@ def loss_curves(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
             gap = f"largest relative gap between the {len(curves)} curves: {spread:.1e}"
         else:
             gap = "one curve: nothing to compare it with"
-        ax.set_title(f"{text(suite)}: {text(case)}\n{gap}", fontsize=8)
+        ax.set_title(f"{text(suite)}: {text(case)}\n{gap}", fontsize=TICK_PT)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss before the step")
     _finish(fig, pal.series_handles(d.series))
     return fig, ""
 
 
-FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
     ("times", "Time per case",
      "Median time of one call of the forward pass, the gradient (loss and gradient in one call) and "
      "an optimizer step, per case (sorted by forward FLOPs) and framework, log scale. The gap between "
@@ -532,7 +572,9 @@ FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure 
     ("ratio", "R against problem size",
      "R = T(gradient) / T(forward) per case with its 95% CI (bootstrap over paired rounds), against the "
      "case's forward FLOPs. Black bars: the FLOP theory (theory_ratio). Dashed line: the cheap-gradient "
-     "bound of about 4. Small cases are not FLOP-bound, so R there reflects overhead.", ratio_vs_size),
+     "bound of about 4. Small cases are not FLOP-bound, so R there reflects overhead. The axis stops a "
+     "little above the largest R: a CI (or a lone R) running beyond it ends in a triangle at the top.",
+     ratio_vs_size),
     ("scaling", "Time against FLOPs",
      "Median time per call against the call's FLOPs, log-log, with a least-squares line per framework "
      "(fitted on the logs). Slope 1: time proportional to FLOPs; below 1: a fixed overhead dominates the "
@@ -575,23 +617,24 @@ def _fixed_text(fixed: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in fixed.items())
 
 
-def memory_ratio(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def memory_ratio(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     g = d.ok[d.ok["phase"] == "gradient"]
     measured = g[np.isfinite(g["memory_ratio"].astype(float))]
     if measured.empty:
         return None, "No gradient's peak memory was measured."
     panels = _memory_panels(measured)
-    fig, axes = _grid(len(panels), ncols=min(3, len(panels)), title_in=0.45)
+    fig, axes = _grid(len(panels), title_in=0.5)
     for ax, (suite, sweep) in zip(axes, panels, strict=True):
         s = g[g["suite"] == suite]
         if sweep is not None:
             x_of = {case: value for value, case in sweep["points"]}
             ax.set_title(f"{text(suite)}: M against {text(sweep['param'])}\n"
-                         f"({text(_fixed_text(sweep['fixed']))})", fontsize=8)
+                         f"({text(_fixed_text(sweep['fixed']))})", fontsize=TICK_PT)
             ax.set_xlabel(text(sweep["param"]))
         else:  # no parameter varies alone: against the problem size
             x_of = dict(zip(s["case"], s["size"], strict=True))
-            ax.set_title(f"{text(suite)}: M against problem size\n(no parameter varies alone)", fontsize=8)
+            ax.set_title(f"{text(suite)}: M against problem size\n(no parameter varies alone)",
+                         fontsize=TICK_PT)
             ax.set_xlabel("problem size: forward FLOPs")
         p = s[s["case"].isin(list(x_of))].assign(_x=lambda t, x_of=x_of: t["case"].map(x_of))
         p = p[p["_x"] > 0]
@@ -622,14 +665,14 @@ def memory_ratio(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
             ax.set_ylim(lo / 1.4, hi * 1.4)
         else:
             ax.set_ylim(0, hi * 1.12)
-        ax.set_ylabel("M = peak(gradient) / peak(forward)")
+        ax.set_ylabel("M = peak(grad) / peak(fwd)")
     theory = Line2D([], [], label="theory (theory_memory_ratio)", **THEORY_STYLE)
     drawn = set(measured["series"])
     _finish(fig, [*pal.series_handles([s for s in d.series if s in drawn]), theory])
     return fig, ""
 
 
-def saved_vs_theory(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def saved_vs_theory(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     rows = d.ok.drop_duplicates(["series", "suite", "case"])  # saved bytes: the same on every row
     rows = rows[(rows["saved_bytes"] > 0) & (rows["theory_saved_bytes"] > 0)]
     if rows.empty:
@@ -648,24 +691,23 @@ def saved_vs_theory(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
     scatter.set_xlim(lo, hi)
     scatter.set_ylim(lo, hi)
     log_axes(scatter, "x", "y")
-    scatter.set_title("what the backward pass keeps: measured against theory")
+    scatter.set_title("kept for the backward pass: measured / theory")
     scatter.set_xlabel("theory: bytes kept for the backward pass")
     scatter.set_ylabel("measured saved bytes")
     quotient.axhline(1, color="0.4", ls="--", lw=1)
     log_axes(quotient, "x")
     quotient.set_ylim(0, max(2.0, float(rows["_q"].max()) * 1.12))
-    quotient.set_title("measured / theory, against problem size")
+    quotient.set_title("measured / theory against problem size")
     quotient.set_xlabel("problem size: forward FLOPs")
-    quotient.set_ylabel("saved bytes / theory (1 = as the theory says)")
+    quotient.set_ylabel("saved bytes / theory")
     same = Line2D([], [], color="0.4", ls="--", label="measured = theory")
     drawn = set(rows["series"])
     _finish(fig, pal.series_handles([s for s in d.series if s in drawn])
-            + pal.suite_handles(sorted(rows["suite"].unique())) + [same],
-            ncols=4)
+            + pal.suite_handles(sorted(rows["suite"].unique())) + [same])
     return fig, ""
 
 
-MEMORY_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+MEMORY_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
     ("memory-ratio", "M = peak(gradient) / peak(forward) against each swept parameter",
      "M per case: the extra bytes live at the peak of one loss-and-gradient call over those of one "
      "forward call, each beyond what was resident before the call (inputs and parameters). One panel "
@@ -677,7 +719,7 @@ MEMORY_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[
     ("memory-saved", "What the backward pass keeps: measured against theory",
      "saved_bytes: the bytes the framework keeps from the forward pass for the backward pass (activations "
      "and the weights it multiplies by), one point per case and framework, against the suite's theory "
-     "(theory_saved_bytes), log-log; dashed: measured = theory. Right: their quotient against problem "
+     "(theory_saved_bytes), log-log; dashed: measured = theory. Second panel: their quotient against problem "
      "size. Above 1: the framework keeps more than the backward pass needs (copies, or intermediates it "
      "prefers to keep rather than recompute).", saved_vs_theory),
 ]
@@ -691,7 +733,7 @@ SIZE_BINS = 16
 
 
 def _distribution(d: ReportData, pal: Palette, column: str, phase: str, label: str, reference: float
-                  ) -> tuple[Figure | None, str]:
+                  ) -> tuple[Panels | None, str]:
     """Per suite and series: the 5th, 25th, 50th, 75th and 95th percentile of ``column`` over the
     cases (of the ``phase`` rows with status ok), drawn as a box with whiskers, one row per series."""
     rows = d.ok[(d.ok["phase"] == phase)]
@@ -700,7 +742,7 @@ def _distribution(d: ReportData, pal: Palette, column: str, phase: str, label: s
         return None, f"No {label} was measured."
     q = rows.groupby(["suite", "series"])[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
     suites = sorted(q.index.get_level_values("suite").unique())
-    fig, axes = _grid(len(suites), ncols=2, axes_h=0.35 + 0.28 * len(d.series))
+    fig, axes = _grid(len(suites), axes_h=0.35 + 0.28 * len(d.series))
     for ax, suite in zip(axes, suites, strict=True):
         s = q.loc[suite]
         labels = [x for x in d.series if x in s.index]
@@ -722,11 +764,11 @@ def _distribution(d: ReportData, pal: Palette, column: str, phase: str, label: s
     return fig, ""
 
 
-def ratio_distribution(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def ratio_distribution(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     return _distribution(d, pal, "ratio", "gradient", "R = T(gradient) / T(forward)", 1.0)
 
 
-def memory_distribution(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def memory_distribution(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     return _distribution(d, pal, "memory_ratio", "gradient", "M = peak(gradient) / peak(forward)", 1.0)
 
 
@@ -755,14 +797,14 @@ def _binned(ax, rows: pd.DataFrame, column: str, edges: np.ndarray, color, ls: s
     ax.fill_between(mid, q[0.25].to_numpy(), q[0.75].to_numpy(), color=color, alpha=0.15, lw=0)
 
 
-def times_by_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def times_by_size(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     ok = d.ok[d.ok["phase"].isin(["forward", "gradient", "step"]) & (d.ok["median_s"] > 0)]
     edges, which = _size_bins(ok["size"])
     ok = ok.assign(_bin=which, _ms=ok["median_s"] * 1e3)
     if not (which >= 0).any():
         return None, "No FLOP counts to bin the cases by problem size."
     phases = [p for p in ("forward", "gradient", "step") if ((ok["phase"] == p) & (ok["_bin"] >= 0)).any()]
-    fig, axes = _grid(len(phases), ncols=3, axes_h=2.4)
+    fig, axes = _grid(len(phases), axes_h=2.4)
     for ax, phase in zip(axes, phases, strict=True):
         p = ok[ok["phase"] == phase]
         for label in d.series:
@@ -770,18 +812,18 @@ def times_by_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
         log_axes(ax, "x", "y")
         ax.set_title(f"{phase}: median time per size bin")
         ax.set_xlabel("problem size: forward FLOPs")
-        ax.set_ylabel("ms per call (median, 25-75 % band)")
+        ax.set_ylabel("ms per call (median, 25-75 %)")
     _finish(fig, pal.series_handles(d.series))
     return fig, ""
 
 
-def ratio_by_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
+def ratio_by_size(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     g = d.ok[(d.ok["phase"] == "gradient") & np.isfinite(d.ok["ratio"].astype(float))]
     edges, which = _size_bins(g["size"])
     if not (which >= 0).any():
         return None, "No FLOP counts to bin the cases by problem size (the verdict table has R)."
     g = g.assign(_bin=which)
-    fig, axes = _grid(1, ncols=1, axes_h=3.0)
+    fig, axes = _grid(1, axes_h=3.0)
     ax = axes[0]
     for label in d.series:
         _binned(ax, g[g["series"] == label], "ratio", edges, pal.color[label])
@@ -803,7 +845,7 @@ def ratio_by_size(d: ReportData, pal: Palette) -> tuple[Figure | None, str]:
     return fig, ""
 
 
-LARGE_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+LARGE_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
     ("ratio-spread", "R per suite and framework",
      "How R = T(gradient) / T(forward) spreads over the cases of each suite, per framework (mode) and "
      "device: the thick bar runs from the 25th to the 75th percentile, the thin line from the 5th to the "
@@ -817,7 +859,7 @@ LARGE_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[F
      "FLOPs), with a band from the 25th to the 75th percentile, log-log.", times_by_size),
 ]
 LARGE_MEMORY_FIGURES: list[tuple[str, str, str,
-                                 Callable[[ReportData, Palette], tuple[Figure | None, str]]]] = [
+                                 Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
     ("memory-spread", "M per suite and framework",
      "How M = peak(gradient) / peak(forward) spreads over the cases of each suite, per framework: the thick "
      "bar runs from the 25th to the 75th percentile, the thin line from the 5th to the 95th, the tick is "
@@ -835,7 +877,10 @@ def build(d: ReportData) -> list[Fig]:
     drawn = [(f, "timing") for f in timing] + ([(f, "memory") for f in memory] if has_memory(d.ok) else [])
     for (fig_id, title, caption, draw), section in drawn:
         with rc_context({**RC, "svg.hashsalt": f"bench-report-{fig_id}"}):
-            fig, note = draw(d, pal)
-            svg = to_svg(fig, f"fig-{fig_id}", title) if fig is not None else None
-        out.append(Fig(fig_id, title, caption, svg, note, section))
+            panels, note = draw(d, pal)
+            svgs = () if panels is None else tuple(
+                to_svg(f, f"fig-{fig_id}-{i}", title if len(panels.figs) == 1 else f"{title}, panel {i}")
+                for i, f in enumerate(panels.figs, start=1))
+        out.append(Fig(fig_id, title, caption, svgs, note, section,
+                       tuple(panels.legend) if panels is not None else ()))
     return out

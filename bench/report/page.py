@@ -2,7 +2,10 @@
 
 Every value that comes from a results file goes through jinja2's autoescape.
 The only markup inserted as is: the figures' SVG, which matplotlib writes with
-its text escaped, and the page's own CSS and script.
+its text escaped, the legend swatches (bench.report.legend: colours and shapes,
+no data text), the page's own CSS and script, and ``<wbr>`` / ``<span>`` put
+around text that was escaped first (``breakable``, ``with_ci``, ``ratio_ci``).
+Numbers go through bench.fmt.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from bench import __version__
+from bench import __version__, fmt
+from bench.report import machines
 from bench.report.data import CHEAP_GRADIENT_BOUND, ReportData, downloads, export_command, fmt_bytes, l2_text
 from bench.report.figures import Fig
+from bench.report.legend import swatch
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("bench.report", "templates"),
@@ -28,13 +33,47 @@ _ENV = jinja2.Environment(
 )
 
 
-def num(x: Any, digits: int = 3) -> str:
-    """A number for a table cell: significant digits, '-' for missing."""
+def num(x: Any) -> str:
+    """A number for a table cell (bench.fmt's three significant digits), '-' for missing."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
     if isinstance(x, float):
-        return f"{x:#.{digits}g}".rstrip(".")
+        return fmt.sig3(x)
     return str(x)
+
+
+def count(x: Any) -> str:
+    """A large count for people (FLOPs): 524 k, 8.40 M, 1.07 G; '-' for missing."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{fmt.sig3(x / scale)} {unit}"
+    return fmt.sig3(x)
+
+
+def with_ci(x: Any, low: Any, high: Any) -> Markup:
+    """``2.10 [2.05, 2.15]``: the interval in a span that a narrow screen puts on its own line."""
+    if x is None or not math.isfinite(x):
+        return Markup("-")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return Markup(escape(num(x)))
+    return Markup(f'{escape(num(x))}<span class="ci"> [{escape(num(low))}, {escape(num(high))}]</span>')
+
+
+def ratio_ci(x: Any, low: Any, high: Any) -> Markup:
+    """R with its CI, two decimals (bench.fmt.ratio), the CI in a span as ``with_ci``."""
+    if x is None or not math.isfinite(x):
+        return Markup("-")
+    text = fmt.ratio(x, low, high)
+    value, sep, interval = text.partition(" ")
+    return Markup(escape(value) + (Markup('<span class="ci"> ') + escape(interval) + Markup("</span>")
+                                   if sep else ""))
+
+
+def breakable(text: Any) -> Markup:
+    """Text escaped, with a line-break opportunity after each comma: 'batch=64,width=128' can wrap."""
+    return Markup(str(escape(str(text))).replace(",", ",<wbr>"))
 
 
 def sort_key(x: Any) -> str:
@@ -53,18 +92,32 @@ _ENV.filters["num"] = num
 _ENV.filters["sort_key"] = sort_key
 _ENV.filters["bytes"] = fmt_bytes
 _ENV.filters["percent"] = percent
+_ENV.filters["breakable"] = breakable
+_ENV.filters["count"] = count
+_ENV.globals["with_ci"] = with_ci
+_ENV.globals["ratio_ci"] = ratio_ci
+
+# The per-case table: what a reader came for first (R beside its theory and whether the row can
+# be trusted), then the times; the other columns sit in a second table behind a toggle.
+MAIN_COLUMNS = [("case", "case"), ("series", "framework · device"), ("R", "R [95% CI]"), ("theory", "theory"),
+                ("status", "status"), ("forward ms", "forward ms"), ("gradient ms", "gradient ms")]
+DETAIL_COLUMNS = [
+    ("case", "case"), ("series", "framework · device"), ("forward flops", "forward FLOPs"),
+    ("step ms", "step ms"), ("backward_split ms", "backward alone ms"),
+    ("forward GFLOP/s", "fwd GFLOP/s"), ("gradient GFLOP/s", "grad GFLOP/s"),
+    ("first call forward s", "1st call fwd s"), ("first call gradient s", "1st call grad s"),
+    ("M", "M (theory)"), ("saved bytes", "saved"), ("gradient peak fraction", "grad % of peak"),
+]
+# A status reason longer than this is cut in the table (the whole text is its tooltip and is
+# listed under "Not measured").
+STATUS_CHARS = 70
 
 
-def _case_columns() -> list[tuple[str, str]]:
-    return [
-        ("case", "case"), ("series", "framework (mode) · device"), ("forward flops", "forward FLOPs"),
-        ("forward ms", "forward ms"), ("gradient ms", "gradient ms"), ("step ms", "step ms"),
-        ("backward_split ms", "backward alone ms"), ("R", "R [95% CI]"), ("theory", "theory"),
-        ("forward GFLOP/s", "fwd GFLOP/s"), ("gradient GFLOP/s", "grad GFLOP/s"),
-        ("first call forward s", "1st call fwd s"), ("first call gradient s", "1st call grad s"),
-        ("M", "M (theory)"), ("saved bytes", "saved"), ("gradient peak fraction", "grad % of peak"),
-        ("status", "status"),
-    ]
+def _status(status: str) -> tuple[str, str, str]:
+    """(word, short reason, whole reason) of a case's status ('ok', 'failed: the loss differs ...')."""
+    word, _, reason = status.partition(": ")
+    short = reason if len(reason) <= STATUS_CHARS else reason[:STATUS_CHARS - 1].rstrip() + "…"
+    return word, short, reason
 
 
 def _suite_tables(cases: pd.DataFrame) -> list[dict[str, Any]]:
@@ -74,33 +127,58 @@ def _suite_tables(cases: pd.DataFrame) -> list[dict[str, Any]]:
     for suite, g in cases.groupby("suite", sort=True):
         rows = []
         for r in g.to_dict("records"):
-            ci = "" if not math.isfinite(r["R ci low"]) else f" [{r['R ci low']:.2f}, {r['R ci high']:.2f}]"
             theory = "" if not math.isfinite(r["M theory"]) else f" ({num(r['M theory'])})"
-            rows.append({**r, "R text": "-" if not math.isfinite(r["R"]) else f"{r['R']:.2f}{ci}",
-                         "M text": "-" if not math.isfinite(r["M"]) else f"{num(r['M'])}{theory}"})
+            word, short, reason = _status(r["status"])
+            rows.append({**r, "M text": "-" if not math.isfinite(r["M"]) else f"{num(r['M'])}{theory}",
+                         "status word": word, "status short": short, "status reason": reason})
         out.append({"suite": suite, "rows": rows})
     return out
 
 
+def _not_measured(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows not measured, one entry per suite, series, status, reason and cases: the phases
+    that failed alike (forward, gradient, backward, step of one case) share a line."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in table.to_dict("records"):
+        key = (r["suite"], r["series"], r["status"], r["reason"], r["cases"])
+        entry = out.setdefault(key, {**r, "phases": [], "rows": 0})
+        entry["phases"].append(r["phase"])
+        entry["rows"] += int(r["rows"])
+    return [{**e, "phase": ", ".join(e["phases"])} for e in out.values()]
+
+
+def _figures(figures: list[Fig]) -> list[dict[str, Any]]:
+    """The figures for the template: their SVGs (matplotlib's, text escaped) and legend swatches
+    (our own markup) as Markup; legend labels stay text, for autoescaping."""
+    return [{"id": f.id, "title": f.title, "caption": f.caption, "note": f.note, "section": f.section,
+             "number": i, "svgs": [Markup(s) for s in f.svgs],
+             "legend": [{"swatch": Markup(swatch(e)), "label": e.label} for e in f.legend]}
+            for i, f in enumerate(figures, start=1)]
+
+
 def render_page(data: ReportData, figures: list[Fig], title: str) -> str:
+    """The page's HTML from the report's tables and figures."""
     template = _ENV.get_template("report.html.j2")
     settings_cols = sorted({k for run in data.runs for k, _ in run["settings"]})
     modes = sorted({(r.framework, r.mode) for r in data.rows[["framework", "mode"]].itertuples()})
     files = downloads(data)
-    figs = [{**f.__dict__, "svg": Markup(f.svg) if f.svg else None, "number": i}
-            for i, f in enumerate(figures, start=1)]
+    figs = _figures(figures)
     return template.render(
         title=title,
         data=data,
+        panels=machines.panels(data),
+        matrix=machines.verdict_matrix(data),
+        panel_heading=machines.heading(data),
         figures=[f for f in figs if f["section"] == "timing"],
         memory_figures=[f for f in figs if f["section"] == "memory"],
         memory=data.memory.to_dict("records"),
         l2=l2_text(data.rows["l2"]),
         bound=CHEAP_GRADIENT_BOUND,
-        case_columns=_case_columns(),
+        main_columns=MAIN_COLUMNS,
+        detail_columns=DETAIL_COLUMNS,
         suite_tables=_suite_tables(data.cases),
         by_suite=data.by_suite,
-        not_measured=data.not_measured.to_dict("records"),
+        not_measured=_not_measured(data.not_measured),
         downloads=files,
         large=data.large,
         summary=data.summary.to_dict("records") if data.large else [],
