@@ -92,6 +92,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (jobs, suites and cases, processes, budget) and an estimated wall "
                         "time, then exit; imports no framework and writes nothing")
+    _add_timing_options(p)
+    p.add_argument("--machine", default=None, metavar="NAME",
+                   help="name of this machine's results folder (default: from the hardware fingerprint)")
+    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
+                   help="results tree, a folder or a URL such as s3://bucket/results (default: ./results); "
+                        "checked writable before anything runs")
+    p.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                   help="write the HTML report of the run to DIR/<run-id>.html (default: ./reports)")
+    p.add_argument("--no-report", action="store_true", help="write no HTML report")
+    p.add_argument("--seed", type=int, default=0,
+                   help=f"seed of data and initial weights, 0 to {MAX_SEED} (default 0)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"kill a worker that makes no progress for this long: the worker sends a heartbeat "
+                        f"while timed blocks keep ending, so a slow case is not hung, but one call (or "
+                        f"a stage of a case such as building the model) must end within it (default: "
+                        f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger; "
+                        f"at most {MAX_TIMEOUT_S:.0f})")
+    _add_fleet_options(p)
+    p.set_defaults(handler=handle)
+
+
+def _add_timing_options(p: argparse.ArgumentParser) -> None:
+    """How each case is timed: budget, threads, processes, precision, cache and TF32."""
     p.add_argument("--quick", action="store_true",
                    help=f"each suite's small QUICK subset, {QUICK_BUDGET_S} s budget per case")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
@@ -117,24 +140,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "every phase (recorded per row)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="let GPUs use TF32 for float32 matmuls (off by default; recorded)")
-    p.add_argument("--machine", default=None, metavar="NAME",
-                   help="name of this machine's results folder (default: from the hardware fingerprint)")
-    p.add_argument("--results", type=results_arg, default=Path("results"), metavar="DIR|URL",
-                   help="results tree, a folder or a URL such as s3://bucket/results (default: ./results); "
-                        "checked writable before anything runs")
-    p.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
-                   help="write the HTML report of the run to DIR/<run-id>.html (default: ./reports)")
-    p.add_argument("--no-report", action="store_true", help="write no HTML report")
-    p.add_argument("--seed", type=int, default=0,
-                   help=f"seed of data and initial weights, 0 to {MAX_SEED} (default 0)")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help=f"kill a worker that makes no progress for this long: the worker sends a heartbeat "
-                        f"while timed blocks keep ending, so a slow case is not hung, but one call (or "
-                        f"a stage of a case such as building the model) must end within it (default: "
-                        f"{defaults.TIMEOUT_S:.0f}, or {defaults.TIMEOUT_BUDGETS} x budget if larger; "
-                        f"at most {MAX_TIMEOUT_S:.0f})")
-    _add_fleet_options(p)
-    p.set_defaults(handler=handle)
 
 
 def _add_fleet_options(p: argparse.ArgumentParser) -> None:
