@@ -26,6 +26,9 @@ KEYS = ("suite", "case", "framework", "mode", "device", "phase", "dtype")
 # what is kept for the backward pass. NaN where a side did not measure them
 # (TensorFlow, files written before bench measured memory).
 MEMORY_COLUMNS = ("peak_bytes", "memory_ratio", "saved_bytes")
+# The columns `bench compare` reads (store.read_runs(columns=...)): what identifies a row and its run,
+# and what compare, compare_ratios and pooled use.
+COLUMNS = ("run_id", *KEYS, "status", "median_s", "samples_s", "quality", *MEMORY_COLUMNS)
 MIN_EFFECT = 0.05
 ALPHA = 0.05
 # The call when either side's row is unreliable (bench.quality), or when the test is

@@ -32,6 +32,16 @@ EXTRA_NUMBERS = ("ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flop
                  "theory_peak_bytes", "theory_memory_ratio", "interference", "interference_max", "steal",
                  "drift")
 EXTRA_TEXTS = ("memory_method", "l2", "throttled", "gpu_state", "quality", "quality_reason")
+# The columns to_markdown reads.
+MARKDOWN_COLUMNS = ("machine", "run_id", "suite", "case", "framework", "mode", "device", "phase", "status",
+                    "reason", "median_s", "ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio",
+                    "memory_ratio", "theory_memory_ratio", "quality")
+# The columns to_pytest_benchmark reads: the raw samples, and what extra_info carries.
+PYTEST_BENCHMARK_COLUMNS = ("machine", "run_id", "suite", "case", "framework", "mode", "device", "phase",
+                            "status", "samples_s", "calls_per_block", *EXTRA_NUMBERS, *EXTRA_TEXTS, "threads")
+# What `bench export --format F` reads from the store (store.read_runs(columns=...)).
+COLUMNS = {"csv": tuple(TABLE_COLUMNS), "markdown": MARKDOWN_COLUMNS,
+           "pytest-benchmark": PYTEST_BENCHMARK_COLUMNS}
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV
 # injection): such texts get a leading apostrophe, which shows them as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -33,6 +33,7 @@ from bench import quality, stats
 from bench.errors import UserError
 from bench.export import EXTRA_NUMBERS, EXTRA_TEXTS
 from bench.spec import FRAMEWORKS, PHASES, Record
+from bench.store import RATIO_RANGE, TIME_RANGE_S
 
 # Larger files are refused (a JSON document in memory takes several times its size).
 MAX_BYTES = 256 * 2**20
@@ -43,9 +44,9 @@ MEDIAN_TOLERANCE = 1e-6
 ALLOWED_TEXTS = {"l2": ("warm", "flush"), "quality": ("", *quality.LEVELS)}
 # extra_info numbers that are times or sizes of the same sign as a time: R and its bounds.
 POSITIVE_EXTRAS = ("ratio", "ratio_ci_low", "ratio_ci_high")
-# A time per call beyond this (about 30 years) is no measurement; counts beyond
-# this (rounds, iterations, threads) no real run's.
-MAX_SECONDS = 1e9
+# Times and ratios the store would refuse to read back (store.TIME_RANGE_S, RATIO_RANGE) are
+# refused here, with the benchmark named; counts beyond this (rounds, iterations, threads) no
+# real run's.
 MAX_COUNT = 2**40
 
 
@@ -207,7 +208,10 @@ def _extras(extra: dict[str, Any], where: str, median: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in EXTRA_NUMBERS:
         if col in extra:
-            out[col] = _number(extra[col], f"{where}: extra_info.{col}", positive=col in POSITIVE_EXTRAS)
+            ratio = col in POSITIVE_EXTRAS
+            out[col] = _number(extra[col], f"{where}: extra_info.{col}", positive=ratio,
+                               least=RATIO_RANGE[0] if col == "ratio" else 0.0,
+                               most=RATIO_RANGE[1] if ratio else math.inf)
     for col in EXTRA_TEXTS:
         if col not in extra:
             continue
@@ -272,8 +276,9 @@ def _text(info: dict[str, Any], key: str, where: str, default: str | None = None
 
 
 def _number(value: Any, what: str, positive: bool = False, optional: bool = False,
-            present: bool = True, most: float = math.inf) -> float:
-    """A finite JSON number (positive and below ``most`` when asked); NaN for an absent optional one."""
+            present: bool = True, least: float = 0.0, most: float = math.inf) -> float:
+    """A finite JSON number (positive, from ``least`` up to ``most``, when asked); NaN for an absent
+    optional one."""
     if optional and value is None:
         return math.nan
     if not present:
@@ -284,14 +289,17 @@ def _number(value: Any, what: str, positive: bool = False, optional: bool = Fals
             x = float(value)
         except OverflowError:  # an integer beyond any float
             x = math.inf
-    if not math.isfinite(x) or (positive and not 0 < x < most):
-        need = "a positive, finite number of seconds" if positive else "a finite number"
+    if not math.isfinite(x) or (positive and not (x > 0 and least <= x <= most)):
+        need = "a finite number"
+        if positive:
+            need = f"a number from {least:g} to {most:g}" if least else f"a positive number up to {most:g}"
         raise UserError(f"{what} {_short(repr(value))} is not {need}")
     return x
 
 
 def _seconds(value: Any, what: str, optional: bool = False, present: bool = True) -> float:
-    return _number(value, what, positive=True, optional=optional, present=present, most=MAX_SECONDS)
+    return _number(value, what, positive=True, optional=optional, present=present,
+                   least=TIME_RANGE_S[0], most=TIME_RANGE_S[1])
 
 
 def _count(value: Any, what: str, present: bool) -> int:

@@ -28,6 +28,10 @@ from bench.errors import UserError
 # Reading more than this from one results object is refused: a results file
 # is a table of rows, and a 1M-row run is about 200 MB.
 MAX_OBJECT_BYTES = 2 << 30
+# Up to this size a results object is fetched whole in one GET; a larger one is read in ranges: the
+# footer, then only the columns read (what a command asks for and what validation checks). Reading
+# a run's metadata alone (fleet_runs, read_metadata) then costs its footer, not the whole object.
+WHOLE_OBJECT_BYTES = 16 << 20
 
 
 def is_url(text: str | os.PathLike) -> bool:
@@ -140,6 +144,30 @@ class Location:
         if len(data) > limit:
             raise UserError(f"{self.display(path)} is larger than a results file can be")
         return data
+
+    def reader(self, path: str, whole_below: int | None = None) -> Any:
+        """What pyarrow reads the object at ``path`` from: up to ``whole_below`` bytes
+        (WHOLE_OBJECT_BYTES), its bytes (one GET: a shard, a small run); a larger object, a file
+        object that fetches only the byte ranges read (the Parquet footer, then the chunks of the
+        columns asked for), which the caller closes. Beyond MAX_OBJECT_BYTES, refused as
+        ``read_bytes`` refuses it. One metadata request first, for the type and size."""
+        try:
+            info = self.fs.info(path)
+        except (OSError, ValueError):
+            info = {}
+        if info.get("type") != "file":
+            raise UserError(f"{self.display(path)} is not a regular file")
+        size = info.get("size")
+        if size is not None and size > MAX_OBJECT_BYTES:
+            raise UserError(f"{self.display(path)} is {size / 2**20:.0f} MiB, more than a results "
+                            f"file can be ({MAX_OBJECT_BYTES / 2**20:.0f} MiB); is it the right file?")
+        if size is None or size <= (WHOLE_OBJECT_BYTES if whole_below is None else whole_below):
+            import pyarrow as pa
+
+            data = self.fs.cat_file(path) if size is not None else self.read_bytes(path)
+            return pa.py_buffer(data)
+        # No read-ahead cache: pyarrow asks for exactly the ranges it needs.
+        return self.fs.open(path, "rb", cache_type="none", size=size)
 
     def write(self, path: str, data: bytes, *, new: bool = False) -> None:
         """Store ``data`` at ``path`` whole or not at all.

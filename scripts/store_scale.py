@@ -6,22 +6,24 @@ For each size it writes a synthetic results run with that many rows (unique
 cases: suites x cases x frameworks x 5 phases, 20 samples per row), then times
 and measures the peak memory (of the child process) of:
 
-- ``bench.load`` of the run;
+- ``bench.load`` of the run, whole and with the columns ``bench report`` and ``bench compare`` read
+  (``columns=``: every column but the raw samples, and compare's keys, samples and memory);
 - ``bench report`` of the run (and the HTML page's size);
 - ``bench compare`` of the run against a copy of itself (the command, printing, and apart from it
   ``compare-api``: ``bench.compare.compare``, ``compare_ratios`` and ``summary`` on the loaded rows);
 - writing one more case to a run of that size (``ResultsWriter.append``).
 
 Each command runs in its own process (``/usr/bin/time``-style: wall time from
-here, peak RSS from ``resource.getrusage`` of the child). Check that the
-machine is quiet first (``uptime``).
+here, peak RSS of that child alone from ``os.wait4``). The load average is
+printed before each size: what else ran beside the measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,11 @@ from bench import store  # noqa: E402
 from bench.spec import PHASES  # noqa: E402
 
 FRAMEWORKS = (("torch", "eager"), ("jax", "jit"), ("tensorflow", "function"))
+# The columns the commands read (issue #12): the report every column but the raw lists it never
+# shows; compare the keys, the run, the status and what compare.compare, compare_ratios and pooled use.
+REPORT_COLUMNS = [f.name for f in store.SCHEMA if f.name not in ("samples_s", "process_rounds")]
+COMPARE_COLUMNS = ["run_id", "suite", "case", "framework", "mode", "device", "phase", "dtype", "status",
+                   "median_s", "samples_s", "quality", "peak_bytes", "memory_ratio", "saved_bytes"]
 
 
 def synthetic_table(rows: int, run_id: str, machine: str, seed: int = 0) -> pa.Table:
@@ -84,18 +91,24 @@ def synthetic_table(rows: int, run_id: str, machine: str, seed: int = 0) -> pa.T
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (GB) of the child, and its last output line."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.monotonic() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: run the
-    # sizes from small to large so each figure is this command's.
-    last = (proc.stdout.strip().splitlines() or proc.stderr.strip().splitlines() or [""])[-1]
+    """Wall seconds, peak RSS (GB) of this child alone, and its last output line.
+
+    ``os.wait4`` gives the rusage of the one child waited for; ``RUSAGE_CHILDREN`` would give the
+    largest of every child so far, so a command smaller than an earlier one would show its peak.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    last = (stdout.strip().splitlines() or stderr.strip().splitlines() or [""])[-1]
     if proc.returncode not in (0, 1):
-        last = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
-    return wall, max(peak, before) / 2**20, last
+        last = f"exit {proc.returncode}: {stderr.strip()[-300:]}"
+    return wall, usage.ru_maxrss / 2**20, last
 
 
 def main(argv: list[str]) -> int:
@@ -114,11 +127,17 @@ def main(argv: list[str]) -> int:
             for path, rid in ((a, a.stem), (b, b.stem)):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 pq.write_table(synthetic_table(rows, rid, "m"), path)
-            print(f"{rows:>9} rows ({a.stat().st_size / 2**20:.0f} MiB on disk)")
+            print(f"{rows:>9} rows ({a.stat().st_size / 2**20:.0f} MiB on disk), load average "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             py = sys.executable
             if "load" not in skip:
-                w, m, _ = timed([py, "-c", f"import bench; print(len(bench.load({str(a)!r})))"])
-                print(f"    bench.load      {w:7.1f} s  {m:5.2f} GB")
+                # A checkout from before columns= (to measure the "before") reads whole only.
+                selective = "columns" in inspect.signature(store.load).parameters
+                for label, cols in (("", None), (" (report's)", REPORT_COLUMNS),
+                                    (" (compare's)", COMPARE_COLUMNS))[:3 if selective else 1]:
+                    how = f", columns={cols!r}" if cols else ""
+                    w, m, _ = timed([py, "-c", f"import bench; print(len(bench.load({str(a)!r}{how})))"])
+                    print(f"    bench.load{label:12s} {w:7.1f} s  {m:5.2f} GB")
             if "report" not in skip:
                 html = base / f"r{rows}.html"
                 w, m, last = timed([py, "-m", "bench", "report", str(a), "-o", str(html)])

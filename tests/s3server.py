@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,28 +27,35 @@ def free_port() -> int:
 def moto_server(timeout_s: float = 30.0) -> Iterator[str]:
     """Start ``python -m moto.server`` on a free port; yield its endpoint URL; stop it."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    raise RuntimeError(f"moto server did not start: {err[-500:]}") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
+    # moto logs every request on stderr: a pipe nobody reads fills up (64 KiB) and then blocks
+    # the server, and every later request hangs. A file never fills.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=log)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _wait_until_up(url, proc, log, time.monotonic() + timeout_s)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log, deadline: float) -> None:
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=0.5).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                raise RuntimeError(f"moto server did not start: {err[-500:]}") from None
+            time.sleep(0.05)
 
 
 def client_env(endpoint: str) -> dict[str, str]:

@@ -104,7 +104,7 @@ def test_check_writable_leaves_no_folder_and_no_probe_behind(tmp_path):
 def test_help_documents_the_exit_codes():
     proc = bench_cli("run", "--help")
     text = " ".join(proc.stdout.split())
-    for words in ("3 the results file could not be written", "130 interrupted by Ctrl-C or SIGTERM",
+    for words in ("3 the results could not be written", "130 interrupted by Ctrl-C or SIGTERM",
                   "1 some rows failed", "at most 86400"):
         assert words in text, words
 
@@ -148,7 +148,7 @@ def fake_run(monkeypatch, tmp_path):
     return run, start
 
 
-def test_a_full_disk_mid_run_stops_with_exit_3_naming_the_last_complete_file(fake_run, monkeypatch,
+def test_a_full_disk_mid_run_stops_with_exit_3_naming_the_shards_kept(fake_run, monkeypatch,
                                                                               tmp_path, capsys):
     """Item 8: the second write fails (ENOSPC): one line, exit code 3, the first case kept."""
     run, start = fake_run
@@ -169,8 +169,10 @@ def test_a_full_disk_mid_run_stops_with_exit_3_naming_the_last_complete_file(fak
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     path = writes[0]
-    assert last == (f"bench: error: cannot write {path} (No space left on device): the run stopped; "
-                    f"the last complete results file is {path}")
+    # The run exists as the shard of its first case: the line names them, and they load as the run.
+    assert last.startswith(f"bench: error: cannot write {path} (No space left on device): the run stopped; "
+                           f"the cases finished before it are kept as shards in "), last
+    assert f"`bench report {path}` and bench.load read them" in last
     df = bench.load(path)
     assert set(df.case) == {TINY.cases(quick=True)[0].id}
     assert workers.links[0].killed.is_set()  # the worker did not go on measuring

@@ -73,3 +73,22 @@ def test_a_fifo_is_not_a_regular_file(tmp_path):
     assert loc.find(loc.root) == []
     with pytest.raises(UserError, match="not a regular file"):
         loc.read_bytes(str(tmp_path / "x.parquet"))
+
+
+def test_a_reader_gets_small_objects_whole_and_large_ones_in_ranges(location):
+    """``Location.reader``: up to ``whole_below`` bytes the object's bytes (one GET); above, a file
+    that reads only the ranges asked for; a folder is refused."""
+    import pyarrow as pa
+
+    if location.local:
+        pytest.skip("local files are read where they are, not through a reader")
+    a = location.path("m", "run.parquet")
+    location.write(a, bytes(range(256)) * 40)
+    small = location.reader(a)
+    assert isinstance(small, pa.Buffer) and small.to_pybytes() == bytes(range(256)) * 40
+    with location.reader(a, whole_below=100) as ranged:
+        assert not isinstance(ranged, pa.Buffer)
+        ranged.seek(5000)
+        assert ranged.read(3) == bytes([5000 % 256, 5001 % 256, 5002 % 256])
+    with pytest.raises(UserError, match="not a regular file"):
+        location.reader(location.path("m"))

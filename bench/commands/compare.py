@@ -110,8 +110,9 @@ def sides(args: argparse.Namespace):
     """The compared Side of BASE and of NEW, as --run chooses."""
     from bench import compare, store
 
-    base_df, base_meta = store.read_runs(store.resolve_runs([args.base], args.results))
-    new_df, new_meta = store.read_runs(store.resolve_runs([args.new], args.results))
+    base_df, base_meta = store.read_runs(store.resolve_runs([args.base], args.results),
+                                         columns=compare.COLUMNS)
+    new_df, new_meta = store.read_runs(store.resolve_runs([args.new], args.results), columns=compare.COLUMNS)
     first, second = choices(args.run)
     special = (compare.LATEST, compare.POOL)
     if second is not None:

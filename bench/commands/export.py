@@ -54,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
         # Checked before anything is read: the inputs themselves are never the output.
         inputs = [f for s in sources for f in store.files(s) if isinstance(f, Path)]  # -o is local
         output = writable.output_file(args.output, "-o", protect=inputs)
-    df, metadata = store.read_runs(sources)
+    df, metadata = store.read_runs(sources, columns=export.COLUMNS[args.format])
     if args.format == "csv":
         text = export.to_csv(df)
     elif args.format == "markdown":

@@ -45,8 +45,8 @@ EXIT_CODES = (
         "a machine left or did not measure every row"),
     (2, "a mistake in the command, found before anything runs (nothing is written), or no framework "
         "could use the device asked for"),
-    (EXIT_UNWRITABLE, "the results file could not be written during the run (the run stops, the last "
-                      "complete file is kept)"),
+    (EXIT_UNWRITABLE, "the results could not be written during the run (the run stops; the cases "
+                      "finished before it are kept as shards, which bench report reads)"),
     (EXIT_INTERRUPTED, "interrupted by Ctrl-C or SIGTERM (the cases finished so far are kept)"),
 )
 EXAMPLES = (
@@ -549,10 +549,24 @@ def _unwritable(path: Path, written: bool, exc: ResultsUnwritable) -> int:
     """
     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
     why = (cause.strerror or str(cause)) if cause is not None else str(exc)
-    # Every write replaces the file whole: it holds the cases up to the last one written.
-    kept = f"the last complete results file is {path}" if written else "no results file was written"
+    kept = _kept(path) if written else "no results file was written"
     print(f"bench: error: cannot write {path} ({why}): the run stopped; {kept}", file=sys.stderr)
     return EXIT_UNWRITABLE
+
+
+def _kept(path: Path | str) -> str:
+    """Where the cases finished before a failed write are: the run's file, or (a run stopped before
+    its compaction) its shards, which bench.load and bench report read as the run."""
+    from bench import store
+
+    try:
+        where = store.stored_as(path)
+    except OSError:
+        where = None
+    if where == "shards":
+        return (f"the cases finished before it are kept as shards in {store.shard_folder(path)} "
+                f"(`bench report {path}` and bench.load read them)")
+    return f"the results so far are in {path}" if where == "file" else "no results file was written"
 
 
 def _sink(write: Callable[[list[Record]], None]) -> Callable[[list[Record]], None]:

@@ -25,13 +25,16 @@ from typing import Any
 __all__ = ["check_output", "read", "render", "write"]
 
 _PARQUET_MAGIC = b"PAR1"
+# Columns the report does not read: no table, figure or download of the page shows the raw samples
+# or their process rounds, and as an array per row they are most of a large run's time and memory.
+NOT_READ = ("samples_s", "process_rounds")
 
 
 def read(sources: Iterable[Path | str]) -> tuple[Any, list[dict[str, Any]]]:
     """The rows and the metadata of every results file under ``sources`` (see ``store.read_runs``)."""
     from bench import store
 
-    return store.read_runs(sources)
+    return store.read_runs(sources, columns=[c for c in store.COLUMNS if c not in NOT_READ])
 
 
 def render(df: Any, metadata: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
