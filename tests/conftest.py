@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,12 @@ from bench.discovery import Suite
 from bench.frameworks import Implementation
 from bench.spec import Problem
 from bench.timing import Phase
+
+# A shell starts a background job (`cmd &`, nohup) with SIGINT ignored, and an ignored signal
+# stays ignored in every program it runs: the children of the tests that press Ctrl-C would
+# never see it. A handler here is reset to the default at exec, so children get Ctrl-C again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SUITES = Path(__file__).resolve().parent / "suites"

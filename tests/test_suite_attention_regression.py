@@ -10,7 +10,6 @@ from conftest import (
     as64,
     case_id,
     central_differences,
-    each_case,
     implement_suite,
     installed,
     needs,
@@ -84,12 +83,16 @@ def test_reference_loss_is_the_torch_forward_in_float64():
 
 # --- every framework against the reference ---------------------------------------------------
 
-# Every (framework, mode); unlike ``each_mode``, torch.compile is not marked slow here.
-FRAMEWORK_MODES = [pytest.param(n, m, marks=needs(n)) for n, m in MODES]
+# Every (framework, mode) on every quick case. Unlike ``each_mode``, torch.compile checks its
+# first case in the default suite; its other cases (6 s each, a compile apiece) are slow.
+FRAMEWORK_MODE_CASES = [
+    pytest.param(n, m, c, id=f"{case_id(c)}-{n}-{m}",
+                 marks=[needs(n), *([pytest.mark.slow] if m == "compile" and i else [])])
+    for i, c in enumerate(MOD.QUICK) for n, m in MODES
+]
 
 
-@pytest.mark.parametrize(("name", "mode"), FRAMEWORK_MODES)
-@each_case(MOD.QUICK, "params")
+@pytest.mark.parametrize(("name", "mode", "params"), FRAMEWORK_MODE_CASES)
 def test_framework_matches_the_reference_within_the_suite_tolerance(name, mode, params):
     prob = MOD.problem(params, seed=0)
     _, _, impl = implement_suite(SUITE, name, prob, 1e-3, mode)
