@@ -20,11 +20,11 @@ The thresholds:
 - the 95 % CI's half-width above 10 % of the value (R for the gradient, each
   phase's own ratio or median otherwise) is noisy, above 30 % unreliable;
 - other processes using more than a quarter of a CPU during the rounds
-  (median over rounds), or more than half a CPU in any stretch of 1 s, is
-  noisy (shorter stretches would read the kernel's 10 ms ticks and brief
-  bursts, which the median over rounds shrugs off, as noise); the
-  median above three quarters of a CPU is unreliable: the benchmark's own
-  threads lost a core;
+  (over all rounds together: a median over rounds shorter than the kernel's
+  10 ms ticks could read 0 beside a busy loop), or more than half a CPU in
+  any stretch of 1 s, is noisy (shorter stretches would read those ticks and
+  brief bursts as noise); above three quarters of a CPU over all rounds is
+  unreliable: the benchmark's own threads lost a core;
 - steal time above a tenth of a CPU is noisy (a busy virtual-machine host);
 - a phase whose calls ran, at the median over rounds, more than 1.5x as
   long as at the first calibration is noisy: the machine slowed down

@@ -207,7 +207,8 @@ class Record:
     # number of CPUs, other work competed with the measurement.
     load_avg: float = math.nan
     # CPU taken by other processes during the timed rounds, in fractions of
-    # one CPU (median and largest over rounds), and steal time (median).
+    # one CPU (over all rounds together, and the most in any 1 s stretch), and
+    # steal time (median over rounds).
     interference: float = math.nan
     interference_max: float = math.nan
     steal: float = math.nan

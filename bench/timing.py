@@ -149,6 +149,20 @@ class CaseTiming:
     # With a precision asked: the relative half-width reached (NaN otherwise).
     precision: float = math.nan
 
+    def interference_share(self) -> float:
+        """The CPU other processes took over all rounds together, as a fraction of one CPU.
+
+        The total, not the median over rounds: the kernel counts in 10 ms
+        ticks, so a round shorter than a tick reads 0 or a whole tick, and the
+        median of such rounds can read 0 beside a busy loop. A brief burst
+        still weighs only by its length (and ``interference_peak`` sees it).
+        """
+        other = wall = 0.0
+        for share, seconds in zip(self.interference, self.round_s, strict=True):
+            if share == share:
+                other, wall = other + share * seconds, wall + seconds
+        return other / wall if wall > 0 else math.nan
+
     def interference_peak(self, window_s: float = 1.0) -> float:
         """The most CPU other processes took in any stretch of consecutive rounds lasting ``window_s``.
 

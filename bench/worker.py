@@ -479,11 +479,10 @@ class Worker:
 
     @staticmethod
     def _interference(timing: CaseTiming) -> dict[str, float]:
-        """Other processes' CPU (median over rounds, peak over 0.25 s stretches) and steal time."""
-        other = [x for x in timing.interference if x == x]
+        """Other processes' CPU (over all rounds, and its peak over 1 s stretches) and steal time."""
         steal = [x for x in timing.steal if x == x]
         return {
-            "interference": stats.median(other), "interference_max": timing.interference_peak(),
+            "interference": timing.interference_share(), "interference_max": timing.interference_peak(),
             "steal": stats.median(steal),
         }
 

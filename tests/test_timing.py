@@ -575,3 +575,17 @@ def test_the_interference_peak_spans_stretches_long_enough_to_hold_many_ticks():
     assert busy.interference_peak() == pytest.approx(0.9)
     short = CaseTiming((), 0.0, interference=(0.2, 0.4), round_s=(0.05, 0.05))
     assert short.interference_peak() == pytest.approx(0.3)  # all rounds together, shorter than a window
+
+
+def test_the_interference_of_short_rounds_is_their_total_not_the_median_of_quantized_rounds():
+    """Seen in CI: a CPU hog beside a tiny case read 0.96 CPU on one case and 0.0 on the next.
+    Rounds of 5 ms hold at most one 10 ms tick each: most rounds read 0 and a few read 2 CPUs,
+    so their median is 0 while the hog took 0.6 CPU. The total over all rounds is not quantized."""
+    shares = (0.0, 0.0, 2.0) * 30  # one round in three catches a tick of the hog
+    case = CaseTiming((), 0.0, interference=shares, round_s=(0.005,) * 90)
+    assert sorted(shares)[len(shares) // 2] == 0.0  # what the median said
+    assert case.interference_share() == pytest.approx(2.0 / 3)
+    # Rounds of different lengths weigh by their length; rounds without a reading do not count.
+    mixed = CaseTiming((), 0.0, interference=(1.0, 0.0, math.nan), round_s=(0.3, 0.1, 0.5))
+    assert mixed.interference_share() == pytest.approx(0.75)
+    assert math.isnan(CaseTiming((), 0.0).interference_share())
