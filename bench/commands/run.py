@@ -432,10 +432,9 @@ def _warnings(args: argparse.Namespace, asked: Request) -> None:
         lacking = [n for n in asked.frameworks if n not in s.frameworks]
         if lacking:
             console.warn(f"suite {s.name} has no {', '.join(lacking)} version: skipped there")
-    console.err.print(
-        "modes: " + ", ".join(f"{fw} {mode}" for fw, mode in asked.pairs)
-        + ("" if args.mode != "default" else " (the defaults; --mode all runs every mode)")
-    )
+    console.warn("modes: " + ", ".join(f"{fw} {mode}" for fw, mode in asked.pairs)
+                 + ("" if args.mode != "default" else " (the defaults; --mode all runs every mode)"),
+                 style="")
 
 
 def _dry_run(args: argparse.Namespace, settings: Settings, asked: Request) -> int:
