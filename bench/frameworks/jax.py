@@ -141,9 +141,6 @@ def _compiled_peak(fn: Any, *args: Any) -> float:
 def implement(
     loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
 ) -> Implementation:
-    import jax
-    import jax.numpy as jnp
-
     if mode not in MODES:
         raise ValueError(f"jax mode {mode!r} is not supported (modes: {', '.join(MODES)})")
     X, y = to_device(problem.X, device), to_device(problem.y, device)
@@ -156,21 +153,7 @@ def implement(
         traced += 1
         return loss(*args)
 
-    forward_fn = jax.jit(counted)
-    gradient_fn = jax.jit(jax.value_and_grad(counted))
-    # The split: vjp runs the forward pass and keeps its residuals; calling
-    # the returned function runs only the backward pass.
-    record_fn = jax.jit(lambda p, X, y: jax.vjp(lambda q: counted(q, X, y), p)[1])
-    backward_fn = jax.jit(lambda vjp: vjp(jnp.ones((), jnp.float32))[0])
-
-    @jax.jit
-    def step_fn(p, state, X, y):
-        value, grads = jax.value_and_grad(counted)(p, X, y)
-        if optimizer:
-            p, state = optimizer.update(p, grads, state, lr)
-        else:
-            p = [w - lr * g for w, g in zip(p, grads, strict=True)]
-        return value, p, state
+    forward_fn, gradient_fn, record_fn, backward_fn, step_fn = _compiled(counted, lr, optimizer)
 
     def make_step():
         return _training_step(step_fn, params, X, y, optimizer)
@@ -225,3 +208,27 @@ def _training_step(step_fn, params: list, X: Any, y: Any, optimizer: Optimizer |
         return value, trained, state
 
     return step
+
+
+def _compiled(loss, lr: float, optimizer: Optimizer | None) -> tuple:
+    """The jitted forward, value-and-gradient, split (record, backward) and training step of ``loss``."""
+    import jax
+    import jax.numpy as jnp
+
+    forward_fn = jax.jit(loss)
+    gradient_fn = jax.jit(jax.value_and_grad(loss))
+    # The split: vjp runs the forward pass and keeps its residuals; calling
+    # the returned function runs only the backward pass.
+    record_fn = jax.jit(lambda p, X, y: jax.vjp(lambda q: loss(q, X, y), p)[1])
+    backward_fn = jax.jit(lambda vjp: vjp(jnp.ones((), jnp.float32))[0])
+
+    @jax.jit
+    def step_fn(p, state, X, y):
+        value, grads = jax.value_and_grad(loss)(p, X, y)
+        if optimizer:
+            p, state = optimizer.update(p, grads, state, lr)
+        else:
+            p = [w - lr * g for w, g in zip(p, grads, strict=True)]
+        return value, p, state
+
+    return forward_fn, gradient_fn, record_fn, backward_fn, step_fn

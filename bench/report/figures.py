@@ -564,7 +564,11 @@ def loss_curves(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     return fig, ""
 
 
-FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
+# A figure of the page: its id, title, caption and the function that draws it (or says why not).
+FigureSpec = tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]
+
+
+FIGURES: list[FigureSpec] = [
     ("times", "Time per case",
      "Median time of one call of the forward pass, the gradient (loss and gradient in one call) and "
      "an optimizer step, per case (sorted by forward FLOPs) and framework, log scale. The gap between "
@@ -707,7 +711,7 @@ def saved_vs_theory(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     return fig, ""
 
 
-MEMORY_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
+MEMORY_FIGURES: list[FigureSpec] = [
     ("memory-ratio", "M = peak(gradient) / peak(forward) against each swept parameter",
      "M per case: the extra bytes live at the peak of one loss-and-gradient call over those of one "
      "forward call, each beyond what was resident before the call (inputs and parameters). One panel "
@@ -845,7 +849,7 @@ def ratio_by_size(d: ReportData, pal: Palette) -> tuple[Panels | None, str]:
     return fig, ""
 
 
-LARGE_FIGURES: list[tuple[str, str, str, Callable[[ReportData, Palette], tuple[Panels | None, str]]]] = [
+LARGE_FIGURES: list[FigureSpec] = [
     ("ratio-spread", "R per suite and framework",
      "How R = T(gradient) / T(forward) spreads over the cases of each suite, per framework (mode) and "
      "device: the thick bar runs from the 25th to the 75th percentile, the thin line from the 5th to the "
