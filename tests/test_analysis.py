@@ -103,33 +103,39 @@ def test_one_process_gives_the_same_numbers_with_or_without_sizes(sizes):
     assert analysis.measured(g, f, sizes) == analysis.measured(g, f)
 
 
-def three_processes(case: str, ratios: tuple[float, float, float], framework: str = "torch") -> list[Record]:
+def three_processes(case: str, ratios: tuple[float, float, float], framework: str = "torch",
+                    device: str = "cpu") -> list[Record]:
     """A case measured in three processes whose R are ``ratios`` (forward 1 s per round)."""
-    rows = process([1.0] * 4, [ratios[0]] * 4, case=case, framework=framework)
+    kw = dict(case=case, framework=framework, device=device)
+    rows = process([1.0] * 4, [ratios[0]] * 4, **kw)
     for r in ratios[1:]:
-        rows = analysis.merge(rows, process([1.0] * 4, [r] * 4, case=case, framework=framework))
+        rows = analysis.merge(rows, process([1.0] * 4, [r] * 4, **kw))
     return rows
 
 
 def test_pool_narrows_multi_process_intervals_with_the_runs_shared_spread():
     cases = [three_processes(f"c{i}", (2.0 * (1 + d), 2.0, 2.0 * (1 - d)))
              for i, d in enumerate((0.02, 0.03, 0.025, 0.02, 0.03, 0.025))]
-    lone = three_processes("odd", (2.0, 2.0, 2.0), framework="jax")  # another framework: its own pool
+    # Another framework on the same device shares the machine: it borrows the spread.
+    jax = three_processes("j", (2.0, 2.0, 2.0), framework="jax")
+    lone = three_processes("gpu", (2.0, 2.0, 2.0), device="cuda")  # another device: nothing to borrow
     single = process([1.0] * 5, [2.0, 2.1, 1.9, 2.0, 2.05], case="one")  # one process: left alone
-    rows = [r for c in cases for r in c] + lone + single
+    rows = [r for c in cases for r in c] + jax + lone + single
     pooled = analysis.pool(rows)
     assert len(pooled) == len(rows)
     before = {(r.case, r.framework, r.phase): r for r in rows}
     after = {(r.case, r.framework, r.phase): r for r in pooled}
     g0, p0 = before[("c2", "torch", "gradient")], after[("c2", "torch", "gradient")]
     assert p0.ratio == g0.ratio == 2.0
-    # t(2) on the case's own 3 processes against t(2 + 8) with the pooled spread.
+    # t(2) = 4.30 on the case's own 3 processes against t(2 + 4) = 2.45 with the pooled spread.
     assert p0.ratio_ci_low < 2.0 < p0.ratio_ci_high
-    assert (p0.ratio_ci_high - p0.ratio_ci_low) < 0.6 * (g0.ratio_ci_high - g0.ratio_ci_low)
+    assert (p0.ratio_ci_high - p0.ratio_ci_low) < 0.7 * (g0.ratio_ci_high - g0.ratio_ci_low)
     assert p0.quality in ("good", "noisy", "unreliable")
-    # A case whose processes agree exactly borrows the others' spread: it is not certain to 0 %.
-    odd = after[("odd", "jax", "gradient")]
-    assert odd.ratio_ci_low == odd.ratio_ci_high == 2.0  # jax has no other case to borrow from
+    # Processes that agree exactly are not certain to 0 %: the torch cases lend their spread.
+    j = after[("j", "jax", "gradient")]
+    assert j.ratio_ci_low < 1.99 and j.ratio_ci_high > 2.01
+    gpu = after[("gpu", "torch", "gradient")]
+    assert gpu.ratio_ci_low == gpu.ratio_ci_high == 2.0
     assert after[("one", "torch", "gradient")] == before[("one", "torch", "gradient")]
 
 
@@ -139,6 +145,40 @@ def test_pool_lends_a_spread_to_a_case_whose_processes_agree():
     pooled = {(r.case, r.phase): r for r in analysis.pool([r for c in [*noisy, calm] for r in c])}
     g = pooled[("calm", "gradient")]
     assert g.ratio_ci_low < 1.99 and g.ratio_ci_high > 2.01
+
+
+def test_one_case_with_an_odd_process_does_not_widen_the_others():
+    # Seen on the 2-core VM: one JAX process at R 1.7 against 2.6 gave, through
+    # a mean of the variances, every JAX case of its run a 17-26 % half-width.
+    calm = [three_processes(f"c{i}", (2.0 * (1 + d), 2.0, 2.0 * (1 - d)))
+            for i, d in enumerate((0.02, 0.03, 0.025, 0.02))]
+    odd = three_processes("odd", (2.6, 1.7, 2.6))
+    rows = analysis.pool([r for c in [*calm, odd] for r in c])
+    after = {(r.case, r.phase): r for r in rows}
+    def half(case: str) -> float:
+        g = after[(case, "gradient")]
+        return (g.ratio_ci_high - g.ratio_ci_low) / 2 / g.ratio
+
+    calm_half = max(half(f"c{i}") for i in range(4))
+    assert calm_half < 0.06
+    # The odd case keeps a wide interval of its own: its spread has a say.
+    assert half("odd") > max(0.10, 3 * calm_half)
+
+
+def test_a_case_does_not_count_twice_in_its_own_prior():
+    # Two cases only: each borrows the other's spread, not a pool holding its own.
+    a = three_processes("a", (2.2, 2.0, 1.8))
+    b = three_processes("b", (2.0, 2.0, 2.0))
+    after = {(r.case, r.phase): r for r in analysis.pool([*a, *b])}
+    g = after[("b", "gradient")]
+    # b's own spread is 0 and a's is all its prior: b's interval is a's, shrunk by the weights.
+    own_a = stats.spread([[2.2] * 4, [2.0] * 4, [1.8] * 4])
+    prior = stats.Spread.pooled([own_a])
+    assert g.ratio_ci_high == pytest.approx(
+        stats.process_median_ci([[2.0] * 4] * 3, prior=prior).high, rel=1e-9)
+    assert after[("a", "gradient")].ratio_ci_high == pytest.approx(
+        stats.process_median_ci([[2.2] * 4, [2.0] * 4, [1.8] * 4],
+                                prior=stats.Spread.pooled([stats.Spread(0.0, 2)])).high, rel=1e-9)
 
 
 def test_merge_of_rows_without_every_phase_keeps_what_there_is():

@@ -77,6 +77,36 @@ def test_r_interval_half_width(low, high, level):
         assert rows["gradient"].quality_reason.startswith("R CI half-width")
 
 
+@pytest.mark.parametrize(("half", "level"), [(0.12, "good"), (0.18, "noisy"), (0.35, "unreliable")])
+def test_every_ratio_to_the_forward_pass_is_judged_like_r(half, level):
+    for phase, value in (("step", 2.6), ("backward_split", 1.4)):
+        ci = {"ratio_ci_low": value * (1 - half), "ratio_ci_high": value * (1 + half)}
+        rows = judged(case(**{phase: ci}))
+        assert rows[phase].quality == level
+        if level != "good":
+            assert rows[phase].quality_reason.startswith(f"{phase} ratio CI half-width")
+
+
+@pytest.mark.parametrize(("half", "level"), [(0.25, "good"), (0.4, "noisy"), (0.7, "unreliable")])
+def test_the_forward_time_carries_the_machines_speed_and_has_wider_bounds(half, level):
+    # A quiet 2-core VM's forward times spread 25 % between processes; ratios cancel that.
+    rows = judged(case(forward={"ci_low_s": 1e-3 * (1 - half), "ci_high_s": 1e-3 * (1 + half)}))
+    assert rows["forward"].quality == level
+    if level != "good":
+        assert rows["forward"].quality_reason.startswith("median CI half-width")
+
+
+def test_the_derived_backward_row_is_as_good_as_its_gradient():
+    # Its own time interval is wide (a difference of two times) and says nothing new.
+    wide = {"ci_low_s": 0.8e-3, "ci_high_s": 2.2e-3, "ratio_ci_low": 0.2, "ratio_ci_high": 3.0,
+            "iqr_s": 0.9e-3}
+    rows = judged(case(backward=wide))
+    assert rows["backward"].quality == "good"
+    rows = judged(case(backward=wide, gradient={"ratio_ci_low": 2.0, "ratio_ci_high": 3.0}))
+    assert rows["backward"].quality == rows["gradient"].quality == "noisy"
+    assert rows["backward"].quality_reason == rows["gradient"].quality_reason == "R CI half-width 20 %"
+
+
 @pytest.mark.parametrize(("other", "worst_round", "level", "words"), [
     (0.1, 0.3, "good", ""),
     (0.4, 0.6, "noisy", "other processes used 0.40 CPU"),
@@ -111,14 +141,24 @@ def test_drift_is_noisy_and_a_recalibration_alone_is_not():
 
 @pytest.mark.parametrize(("change", "words"), [
     ({"backward": {"median_s": -1e-5}}, "derived backward time <= 0"),
-    ({"gradient": {"median_s": 0.5e-3}, "backward": {"median_s": 0.1e-3}},
+    ({"gradient": {"median_s": 0.5e-3, "ratio": 0.5}, "backward": {"median_s": 0.1e-3}},
      "gradient faster than the forward"),
-    ({"step": {"median_s": 1.0e-3}}, "step faster than the gradient"),
+    ({"step": {"median_s": 1.0e-3, "ratio": 1.0}}, "step faster than the gradient"),
+    # Imported rows without ratios: their medians speak.
+    ({"step": {"median_s": 1.0e-3, "ratio": float("nan")}}, "step faster than the gradient"),
 ])
 def test_contradicting_phases_make_the_case_unreliable(change, words):
     out = judged(case(**change))
     assert {r.quality for r in out.values()} == {"unreliable"}
     assert all(words in r.quality_reason for r in out.values())
+
+
+def test_phases_are_compared_round_by_round_not_by_medians_of_mixed_processes():
+    # Seen on the 2-core VM: the step's median 10 % below the gradient's, their
+    # ratios to the forward pass of the same rounds 2.64 against 2.68.
+    out = judged(case(gradient={"median_s": 3.416e-3, "ratio": 2.675},
+                      step={"median_s": 3.072e-3, "ratio": 2.643}))
+    assert {r.quality for r in out.values()} == {"good"}
 
 
 def test_rows_that_were_not_measured_get_no_quality():

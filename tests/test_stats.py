@@ -259,9 +259,17 @@ def test_the_prior_lends_at_most_prior_df_degrees_of_freedom():
     assert capped.high == pytest.approx(1.0 * math.exp(half), rel=1e-6)
 
 
-def test_spread_pooling_weights_by_degrees_of_freedom_and_skips_single_processes():
-    a, b = stats.Spread(0.01, 2), stats.Spread(0.04, 4)
-    assert stats.Spread.pooled([a, b]) == stats.Spread(pytest.approx(0.03), 6)
+def test_spread_pooling_is_a_median_of_scaled_variances_and_skips_single_processes():
+    from scipy import stats as sps
+
+    # Each variance over its sampling distribution's median: with 2 df that is
+    # 2 / chi2(2).median = 1 / ln 2.
+    scaled = [v * 2 / sps.chi2.median(2) for v in (0.01, 0.012, 0.011, 0.5)]
+    pooled = stats.Spread.pooled([stats.Spread(v, 2) for v in (0.01, 0.012, 0.011, 0.5)])
+    assert pooled == stats.Spread(pytest.approx(float(np.median(scaled))), 8)
+    # One odd case moves a mean 10x, the median not at all beyond its rank.
+    assert pooled.variance < 0.02
+    assert stats.Spread.pooled([stats.Spread(0.01, 2)]).variance == pytest.approx(0.02 / sps.chi2.median(2))
     assert stats.spread([[1.0, 2.0]]).df == 0
     assert stats.Spread.pooled([stats.spread([[1.0]])]).df == 0
 
