@@ -24,10 +24,11 @@ The thresholds:
   from (its precision is R's; a difference of two times has a wider relative
   interval that says nothing new). The thresholds sit above what quiet runs
   give at the defaults (3 processes), so that a flag means more than this
-  machine's usual: on the 2-core VM ten quiet runs' R half-widths had a median
-  of 6-7 % and a 90th percentile of 9-11 %; their forward times, which carry the
-  host's changes of speed between processes (ratios within rounds cancel
-  them), 12-18 % and 25-26 %;
+  machine's usual: over 30 quiet runs on the 2-core VM, R's half-width had a
+  median of 6.5 %, a 90th percentile of 10 % and a 95th of 11.6 % (the step's
+  and backward_split's ratios: 11.6 % and 14.1 % at the 95th); the forward
+  times, which carry the host's changes of speed between processes (ratios
+  within rounds cancel them), 14 %, 29 % and 33 %;
 - other processes using more than a quarter of a CPU during the rounds
   (over all rounds together: a median over rounds shorter than the kernel's
   10 ms ticks could read 0 beside a busy loop), or more than half a CPU in
