@@ -191,7 +191,17 @@ def test_a_precision_not_reached_is_noisy():
     assert reached["gradient"].quality == "good"
     missed = judged(case(gradient={"precision_target": 0.01}))
     assert missed["gradient"].quality == "noisy"
-    assert "did not reach the --precision 1 % asked" in missed["gradient"].quality_reason
+    assert "did not reach the --precision 1 % asked within --max-time" in missed["gradient"].quality_reason
+
+
+def test_a_precision_missed_over_processes_names_the_spread_between_them_not_the_time_cap():
+    # Each process adds rounds until its own interval is narrow enough; the
+    # interval over processes also holds how far the processes' R differ.
+    missed = judged(case(gradient={"precision_target": 0.01, "process_rounds": (10, 10, 10)}))
+    why = missed["gradient"].quality_reason
+    assert missed["gradient"].quality == "noisy"
+    assert "did not reach the --precision 1 % asked: more rounds narrow each of the 3 processes" in why
+    assert "--max-time" not in why
 
 
 def test_on_a_tie_the_main_reason_is_the_cause_not_the_symptom():
