@@ -71,7 +71,8 @@ CONTAINS_SLACK = 0.9
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %"
+    # Below 10 % a whole percent hides too much: 2.2 % must not read as the 2 % asked.
+    return f"{100 * x:.1f} %" if abs(x) < 0.1 else f"{100 * x:.0f} %"
 
 
 def _row_findings(r: Record) -> list[tuple[str, str]]:

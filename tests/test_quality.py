@@ -191,7 +191,11 @@ def test_a_precision_not_reached_is_noisy():
     assert reached["gradient"].quality == "good"
     missed = judged(case(gradient={"precision_target": 0.01}))
     assert missed["gradient"].quality == "noisy"
-    assert "did not reach the --precision 1 % asked within --max-time" in missed["gradient"].quality_reason
+    assert "did not reach the --precision 1.0 % asked within --max-time" in missed["gradient"].quality_reason
+    # Seen: "R CI half-width 2 % did not reach the --precision 2 %" for 2.2 %.
+    close = judged(case(gradient={"precision_target": 0.02, "ratio_ci_low": 2.445, "ratio_ci_high": 2.555}))
+    why = close["gradient"].quality_reason
+    assert "R CI half-width 2.2 % did not reach the --precision 2.0 % asked" in why
 
 
 def test_a_precision_missed_over_processes_names_the_spread_between_them_not_the_time_cap():
@@ -200,7 +204,7 @@ def test_a_precision_missed_over_processes_names_the_spread_between_them_not_the
     missed = judged(case(gradient={"precision_target": 0.01, "process_rounds": (10, 10, 10)}))
     why = missed["gradient"].quality_reason
     assert missed["gradient"].quality == "noisy"
-    assert "did not reach the --precision 1 % asked: more rounds narrow each of the 3 processes" in why
+    assert "did not reach the --precision 1.0 % asked: more rounds narrow each of the 3 processes" in why
     assert "--max-time" not in why
 
 
