@@ -95,6 +95,12 @@ class ProgressDisplay:
         with contextlib.suppress(OSError), open(self.events, "a") as fh:
             fh.write(json.dumps({"done": self.done, "total": self.total, "current": self.current}) + "\n")
 
+    def add(self, cases: int) -> None:
+        """More cases to measure than planned (--max-processes)."""
+        self.total += cases
+        self.progress.update(self.task, total=self.total)
+        self._emit()
+
     def job_started(self, job: Job) -> None:
         self.progress.update(self.task, description=f"{job.label}: starting")
         self.done_in_job = 0

@@ -191,8 +191,10 @@ def describe(jobs: Sequence[Job], settings: Settings, estimate: Estimate) -> lis
                  + (f" ({fmt.sig3(settings.budget_s)} s each)" if n > 1 else ""))
     lines.append(f"settings: threads {settings.threads}; cache {settings.l2}; seed {settings.seed}")
     if settings.precision is not None:
+        more = (f", and up to {settings.max_processes - n} more processes per case (--max-processes)"
+                if settings.max_processes > n else "")
         lines.append(f"--precision {settings.precision:g} may add up to {fmt.sig3(settings.max_time_s)} s "
-                     "per case and process: not counted below")
+                     f"per case and process{more}: not counted below")
     lines.append(f"wall time: {duration(estimate.seconds)}; {estimate.basis}")
     return lines
 

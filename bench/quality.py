@@ -110,7 +110,7 @@ def _precision_missed(half: float, target: float, processes: int) -> str:
         # Rounds narrow each process's interval, never the spread between
         # processes that the interval over them holds.
         return (f"{missed}: more rounds narrow each of the {processes} processes, not the spread "
-                "between them (more --processes do)")
+                "between them (more processes do: --max-processes)")
     return f"{missed} within --max-time"
 
 

@@ -134,6 +134,10 @@ class Settings:
     # half-width, for at most max_time_s of rounds per case and process.
     precision: float | None = None
     max_time_s: float = defaults.MAX_TIME_S
+    # --max-processes: with --precision, cases whose R is still wider than
+    # asked after ``processes`` get one more process at a time, up to this
+    # many (0: none beyond ``processes``).
+    max_processes: int = 0
     # Cache policy before each timed block: "warm" leaves the caches as the
     # previous block left them; "flush" overwrites a buffer larger than the
     # last-level cache (the GPU's L2) first, the same for every phase.

@@ -11,7 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -130,6 +130,10 @@ def _add_timing_options(p: argparse.ArgumentParser) -> None:
                    help="after the budget, keep adding rounds until R's 95%% CI has at most this "
                         "relative half-width (e.g. 0.02 for 2%%), up to --max-time per case and process; "
                         "a row that does not get there is marked noisy")
+    p.add_argument("--max-processes", type=int, default=None, metavar="N",
+                   help="with --precision: a case whose R is still wider than asked after --processes "
+                        "gets one more worker process at a time, up to N (rounds narrow each process; "
+                        "only more processes narrow the spread between them)")
     p.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
                    help=f"with --precision: the longest the rounds of one case may last in one process "
                         f"(default {defaults.MAX_TIME_S:.0f})")
@@ -161,7 +165,7 @@ def _add_fleet_options(p: argparse.ArgumentParser) -> None:
 
 # Options a fleet run forwards to each machine's `bench run`, as given.
 FORWARDED = ("device", "framework", "mode", "suite", "suites", "quick", "budget", "threads", "processes",
-             "precision", "max_time", "l2", "allow_tf32", "seed", "timeout")
+             "precision", "max_processes", "max_time", "l2", "allow_tf32", "seed", "timeout")
 
 
 _DEFAULTS = {("l2", "warm"), ("device", "cpu"), ("seed", 0)}
@@ -299,6 +303,12 @@ def make_settings(args: argparse.Namespace) -> Settings:
     if args.precision is not None and not 0 < args.precision < 1:
         raise UserError(f"--precision {args.precision}: give a relative half-width between 0 and 1, "
                         "e.g. 0.02 for 2 %")
+    if args.max_processes is not None:
+        if args.precision is None:
+            raise UserError("--max-processes adds processes until --precision is reached: "
+                            "give --precision too")
+        if not processes <= args.max_processes <= 100:
+            raise UserError(f"--max-processes {args.max_processes}: give {processes} (--processes) to 100")
     max_time = args.max_time if args.max_time is not None else defaults.MAX_TIME_S
     if args.max_time is not None and args.precision is None:
         raise UserError("--max-time caps --precision: give --precision too")
@@ -311,7 +321,7 @@ def make_settings(args: argparse.Namespace) -> Settings:
         timeout = min(timeout, MAX_TIMEOUT_S)
     return Settings(threads=threads, allow_tf32=args.allow_tf32, budget_s=budget / processes,
                     quick=args.quick, seed=args.seed, timeout_s=timeout, l2=args.l2, processes=processes,
-                    precision=args.precision, max_time_s=max_time)
+                    precision=args.precision, max_time_s=max_time, max_processes=args.max_processes or 0)
 
 
 def new_run_id() -> str:
@@ -604,9 +614,42 @@ def _measure(jobs: list[runner.Job], settings: Settings, run_id: str, name: str,
                         envs[key] = outcome.env or {"unavailable": outcome.unavailable}
                         if outcome.unavailable:
                             held.extend(outcome.records)
+            _more_processes(jobs, settings, run_id, name, writer, progress, envs)
         except KeyboardInterrupt:
             return envs, held, True
     return envs, held, False
+
+
+def _more_processes(jobs: list[runner.Job], settings: Settings, run_id: str, name: str, writer,
+                    progress, envs: dict[str, dict]) -> None:
+    """--max-processes: one more process at a time for the cases whose R is still wider than --precision."""
+    for repeat in range(settings.processes, settings.max_processes):
+        short = short_of_precision(writer.records, settings.precision)
+        todo = [j for j in (_only(job, short) for job in jobs) if j.cases
+                and "unavailable" not in envs.get(f"{j.framework}:{j.mode}@{j.device}", {})]
+        if not todo:
+            return
+        progress.add(sum(len(j.cases) for j in todo))
+        for job in todo:
+            progress.job_started(job)
+            runner.run_job(job, settings, run_id, name, progress, _sink(writer.merge), repeat)
+
+
+def short_of_precision(records: list[Record], precision: float | None) -> set[tuple[str, ...]]:
+    """The cases (``analysis.case_key``) whose R, over their processes so far, is wider than ``precision``."""
+    if precision is None:
+        return set()
+    return {analysis.case_key(r) for r in analysis.pool(records)
+            if r.phase == "gradient" and r.status == "ok" and len(r.process_rounds) > 1 and r.ratio > 0
+            and not (r.ratio_ci_high - r.ratio_ci_low) / 2 / r.ratio <= precision}
+
+
+def _only(job: runner.Job, keys: set[tuple[str, ...]]) -> runner.Job:
+    """``job`` with only the cases named by ``keys``."""
+    suites = tuple((suite, tuple(c for c in cases
+                                 if (c.suite, c.id, job.framework, job.mode, job.device) in keys))
+                   for suite, cases in job.suites)
+    return replace(job, suites=tuple((s, cs) for s, cs in suites if cs))
 
 
 def _finish(args: argparse.Namespace, writer, path: Path, run_id: str, interrupted: bool) -> int:
