@@ -83,17 +83,15 @@ def _row_findings(r: Record) -> list[tuple[str, str]]:
         level = UNRELIABLE if spread > IQR_UNRELIABLE else NOISY
         found.append((level, f"IQR is {_pct(spread)} of the median"))
     value, low, high, what = _interval(r)
-    if value and value > 0 and low == low and high == high:
-        half = (high - low) / 2 / value
-        noisy, unreliable = (TIME_CI_NOISY, TIME_CI_UNRELIABLE) if what == "median" else (
-            RATIO_CI_NOISY, RATIO_CI_UNRELIABLE)
-        if half > noisy:
-            level = UNRELIABLE if half > unreliable else NOISY
-            found.append((level, f"{what} CI half-width {_pct(half)}"))
-    if r.phase == "gradient" and r.precision_target == r.precision_target and value and low == low:
-        half = (high - low) / 2 / value
-        if half > r.precision_target:
-            found.append((NOISY, _precision_missed(half, r.precision_target, len(r.process_rounds))))
+    # NaN (no interval) fails every comparison below.
+    half = (high - low) / 2 / value if value and value > 0 else math.nan
+    noisy, unreliable = (TIME_CI_NOISY, TIME_CI_UNRELIABLE) if what == "median" else (
+        RATIO_CI_NOISY, RATIO_CI_UNRELIABLE)
+    if half > noisy:
+        level = UNRELIABLE if half > unreliable else NOISY
+        found.append((level, f"{what} CI half-width {_pct(half)}"))
+    if r.phase == "gradient" and half > r.precision_target:  # False without --precision (NaN)
+        found.append((NOISY, _precision_missed(half, r.precision_target, len(r.process_rounds))))
     if r.drift == r.drift and r.drift > DRIFT_NOISY:
         # Faster than calibrated is the warm-up finishing, not noise. A
         # recalibration alone is no flag: it resized the blocks, and the drift

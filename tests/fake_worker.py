@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -123,16 +123,30 @@ def rows(job: proto.WorkerJob, case: Case, status: str = "ok", phases: Iterable[
     ]
 
 
-def measure(link: FakeLink, job: proto.WorkerJob, case: Case, heartbeats: int = 0, pause_s: float = 0.0
-            ) -> None:
-    """Play one healthy case: start, heartbeats ``pause_s`` apart, its rows, its end."""
+def measure(link: FakeLink, job: proto.WorkerJob, case: Case, heartbeats: int = 0, pause_s: float = 0.0,
+            records: Iterable[Record] | None = None) -> None:
+    """Play one healthy case: start, heartbeats ``pause_s`` apart, its rows (``records``, or
+    ``rows(job, case)``), its end."""
     link.emit(proto.CaseStarted(case.suite, case.id))
     for _ in range(heartbeats):
         time.sleep(pause_s)
         link.emit(proto.Heartbeat())
-    for r in rows(job, case):
+    for r in rows(job, case) if records is None else records:
         link.emit(proto.RecordRow(r))
     link.emit(proto.CaseFinished(case.suite, case.id))
+
+
+def cases_played(link: FakeLink, suite: discovery.Suite) -> Iterator[tuple[proto.WorkerJob, Case]]:
+    """A worker's life around its cases: reads the job, sends ``ENV``, yields each case once the
+    runner gave the go-ahead for it, and sends ``Done`` after the last; after the runner said stop
+    it yields no more and sends nothing (the script then exits)."""
+    job = link.job()
+    link.emit(ENV)
+    for i, case in enumerate(cases_of(job, suite)):
+        if i and not link.go_ahead():
+            return
+        yield job, case
+    link.emit(proto.Done())
 
 
 ENV = proto.Env(framework="torch", version="0", device="cpu", device_name="Fake CPU", cpus=(0,),

@@ -11,12 +11,12 @@ import io
 
 import pytest
 from conftest import TEST_SUITES
-from fake_worker import ENV, Workers, cases_of, fake_framework
+from fake_worker import Workers, cases_played, fake_framework, measure
 
 from bench import cli, console, frameworks, runner, store
-from bench import protocol as proto
 from bench.commands.run import short_of_precision
-from bench.spec import PHASES, Record
+from bench.discovery import load_file
+from bench.spec import Record
 
 # R of each process of the first case: they scatter. The other cases' processes agree.
 SPREAD = (2.0, 2.6, 1.7, 2.4, 2.1, 2.3, 1.9)
@@ -28,33 +28,22 @@ def process_script(counter: list[int]):
     """A worker script; ``counter`` numbers the processes it has played."""
 
     def script(link):
-        job = link.job()
         n = counter[0]
         counter[0] += 1
-        link.emit(ENV)
-        from bench.discovery import load_file
-
-        suite = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
-        for i, case in enumerate(cases_of(job, suite)):
-            if i and not link.go_ahead():
-                return None
-            link.emit(proto.CaseStarted(case.suite, case.id))
+        for job, case in cases_played(link, load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")):
             ratio = SPREAD[n % len(SPREAD)] if case.id == FIRST else 2.0 * (1 + 0.001 * (n % 3))
             forward = [1e-3] * 6
             samples = {"forward": forward, "gradient": [ratio * f for f in forward],
                        "backward": [(ratio - 1) * f for f in forward],
                        "backward_split": [(ratio - 1) * f for f in forward],
                        "step": [1.05 * ratio * f for f in forward]}
-            for phase in PHASES:
-                s = samples[phase]
-                link.emit(proto.RecordRow(Record(
-                    run_id=job.run_id, machine=job.machine, suite=case.suite, case=case.id, params="{}",
-                    framework=job.framework, framework_version="0", mode=job.mode, device=job.device,
-                    phase=phase, status="ok", median_s=s[0], samples_s=tuple(s), rounds=len(s),
-                    ratio=s[0] / forward[0], ratio_ci_low=s[0] / forward[0], ratio_ci_high=s[0] / forward[0],
-                    threads=1, precision_target=job.settings.precision or float("nan"))))
-            link.emit(proto.CaseFinished(case.suite, case.id))
-        link.emit(proto.Done())
+            measure(link, job, case, records=[Record(
+                run_id=job.run_id, machine=job.machine, suite=case.suite, case=case.id, params="{}",
+                framework=job.framework, framework_version="0", mode=job.mode, device=job.device,
+                phase=phase, status="ok", median_s=s[0], samples_s=tuple(s), rounds=len(s),
+                ratio=s[0] / forward[0], ratio_ci_low=s[0] / forward[0], ratio_ci_high=s[0] / forward[0],
+                threads=1, precision_target=job.settings.precision or float("nan"))
+                for phase, s in samples.items()])
         return None
 
     return script
@@ -63,8 +52,6 @@ def process_script(counter: list[int]):
 @pytest.fixture
 def run(monkeypatch, tmp_path):
     """``bench run`` of the tiny suite in-process with scripted processes; its rows by case and phase."""
-    from bench.discovery import load_file
-
     tiny = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
     monkeypatch.setattr(frameworks, "get", lambda name: fake_framework(tiny.module.reference))
     monkeypatch.setattr(console, "out", console.SafeConsole(file=io.StringIO(), width=100, color_system=None))

@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TEST_SUITES, bench_cli, needs
-from fake_worker import ENV, Workers, cases_of, fake_framework
+from fake_worker import Workers, cases_played, fake_framework, measure
 from rich.console import Console
 
 from bench import cli, console, fmt, frameworks, runner
-from bench import protocol as proto
 from bench.compare_view import BRIEF, label
 from bench.spec import PHASES, Record
 from bench.store import ResultsWriter
@@ -51,28 +50,22 @@ QUALITY = ("unreliable", "noisy", "good")  # the quick tiny suite has two cases
 
 def scripted(link):
     """A worker whose cases come out with R, CIs, FLOP theory and every quality, in torch compile."""
-    job = link.job()
-    link.emit(ENV)
     from bench.discovery import load_file
 
-    suite = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
-    for i, case in enumerate(cases_of(job, suite)):
-        if i and not link.go_ahead():
-            return None
-        link.emit(proto.CaseStarted(case.suite, case.id))
+    for i, (job, case) in enumerate(cases_played(link, load_file(TEST_SUITES / "tiny" / "tiny_mlp.py"))):
         quality = QUALITY[i % 3]
         why = "R CI half-width 31 % of R; drift 12 %" if quality != "good" else ""
+        records = []
         for phase in PHASES:  # a worker sends one row per phase
             median, ratio = {"forward": (1.2345e-3, math.nan), "gradient": (3.0864e-2, 25.0)}.get(
                 phase, (2e-2, math.nan))
-            link.emit(proto.RecordRow(Record(
+            records.append(Record(
                 run_id=job.run_id, machine=job.machine, suite=case.suite, case=case.id, params="{}",
                 framework=job.framework, framework_version="0", mode=job.mode, device=job.device, phase=phase,
                 status="ok", median_s=median, samples_s=(median,) * 5, threads=1, ratio=ratio,
                 ratio_ci_low=ratio * 0.5, ratio_ci_high=ratio * 1.9, theory_ratio=2.5 if ratio == ratio else
-                math.nan, quality=quality, quality_reason=why)))
-        link.emit(proto.CaseFinished(case.suite, case.id))
-    link.emit(proto.Done())
+                math.nan, quality=quality, quality_reason=why))
+        measure(link, job, case, records=records)
     return None
 
 
