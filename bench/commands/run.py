@@ -614,19 +614,22 @@ def _measure(jobs: list[runner.Job], settings: Settings, run_id: str, name: str,
                         envs[key] = outcome.env or {"unavailable": outcome.unavailable}
                         if outcome.unavailable:
                             held.extend(outcome.records)
-            _more_processes(jobs, settings, run_id, name, writer, progress, envs)
+            _more_processes(jobs, settings, run_id, name, writer, progress)
         except KeyboardInterrupt:
             return envs, held, True
     return envs, held, False
 
 
 def _more_processes(jobs: list[runner.Job], settings: Settings, run_id: str, name: str, writer,
-                    progress, envs: dict[str, dict]) -> None:
-    """--max-processes: one more process at a time for the cases whose R is still wider than --precision."""
+                    progress) -> None:
+    """--max-processes: one more process at a time for the cases whose R is still wider than --precision.
+
+    Only cases measured (ok) in several processes can fall short, so a job whose framework was
+    unavailable never comes back here.
+    """
     for repeat in range(settings.processes, settings.max_processes):
         short = short_of_precision(writer.records, settings.precision)
-        todo = [j for j in (_only(job, short) for job in jobs) if j.cases
-                and "unavailable" not in envs.get(f"{j.framework}:{j.mode}@{j.device}", {})]
+        todo = [j for j in (_only(job, short) for job in jobs) if j.cases]
         if not todo:
             return
         progress.add(sum(len(j.cases) for j in todo))
