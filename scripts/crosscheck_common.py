@@ -5,7 +5,7 @@ case two ways, in the same process, on the same pinned CPUs and the same
 thread settings:
 
 1. bench   bench's ``Timer`` exactly as a worker runs it: the timing config of
-           ``bench.worker.timing_config``, and (``--phases worker``, default)
+           ``bench.measure.worker.timing_config``, and (``--phases worker``, default)
            every phase the implementation offers timed in the same
            interleaved rounds, so the forward blocks alternate with gradient,
            backward_split and step blocks as they do in ``bench run``.
@@ -31,7 +31,7 @@ budget / (phases x 25), 20 ms at the default 2 s with four phases; ``--budget
 0.5`` gives the 5 ms blocks of ``bench run --quick``.
 
 The process runs under the environment a worker gets
-(``bench.runner.worker_env``: ``OMP_NUM_THREADS``, ``TF_NUM_INTRAOP_THREADS``
+(``bench.execute.runner.worker_env``: ``OMP_NUM_THREADS``, ``TF_NUM_INTRAOP_THREADS``
 and so on set to ``--threads``): a script started without it re-executes
 itself with it before any framework is imported. ``--no-worker-env`` keeps
 the caller's environment instead.
@@ -52,11 +52,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import frameworks, interference, machine
-from bench.discovery import load_file
-from bench.spec import Settings
-from bench.timing import Phase, Timer
-from bench.worker import TRAIN_STEPS, pin_threads, timing_config
+from bench import backends
+from bench.backends import Phase
+from bench.catalog.loader import load_file
+from bench.core.settings import Settings
+from bench.execute import machine
+from bench.measure import interference
+from bench.measure.timing import Timer
+from bench.measure.worker import TRAIN_STEPS, pin_threads, timing_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "suites" / "mlp_regression.py"
@@ -131,7 +134,7 @@ def ensure_worker_env(args: argparse.Namespace) -> None:
     """
     if args.no_worker_env:
         return
-    from bench.runner import worker_env
+    from bench.execute.runner import worker_env
 
     env = worker_env(Settings(threads=args.threads))
     if all(os.environ.get(k) == v for k, v in env.items()):
@@ -185,7 +188,7 @@ def crosscheck(framework: str, mode: str, args: argparse.Namespace, plain_sync: 
                plain_name: str) -> int:
     """Time both ways, alternating; print both medians per phase; the exit status."""
     cpus = pin_threads(args.threads)
-    fw = frameworks.get(framework)
+    fw = backends.get(framework)
     fw.configure(args.threads, allow_tf32=False, seed=0)
     settings = Settings(threads=args.threads, budget_s=args.budget)
 
@@ -234,14 +237,14 @@ def crosscheck(framework: str, mode: str, args: argparse.Namespace, plain_sync: 
     load_after = _load()
     other, steal = interference.share(cpu_before, monitor.read(), time.perf_counter() - started)
 
-    env = "the caller's" if args.no_worker_env else "a worker's (bench.runner.worker_env)"
+    env = "the caller's" if args.no_worker_env else "a worker's (bench.execute.runner.worker_env)"
     case = ",".join(f"{k}={v}" for k, v in params.items())
     print(f"case mlp_regression {case}, {framework} {fw.version()} ({mode}), threads {args.threads} "
           f"(pinned to CPUs {cpus}), environment: {env}")
     print(f"bench Timer times {', '.join(p.name for p in timed)} in its rounds (budget {args.budget:g} s); "
           f"plain loop: {plain_name}, blocks >= {args.block_ms:g} ms; {args.repeats} alternations")
     print(f"load average (1, 5, 15 min): {load_before} before, {load_after} after; meanwhile other "
-          f"processes took {other:.2f} CPU and steal time was {steal:.2f} CPU (bench.interference)")
+          f"processes took {other:.2f} CPU and steal time was {steal:.2f} CPU (bench.measure.interference)")
     values = [t for _, t in probes]
     spread = max(values) / min(values) - 1
     print(f"speed probe ({PROBE_N}x{PROBE_N} float32 matmul in {framework}, ms) before each run: "

@@ -1,7 +1,7 @@
 """Cross-check bench's GPU timings against CUDA events and triton's do_bench.
 
 Why: on a GPU, bench times a block of ``n`` back-to-back calls with the host
-clock and one ``torch.cuda.synchronize`` at the end (bench/timing.py). That is
+clock and one ``torch.cuda.synchronize`` at the end (bench/measure/timing.py). That is
 only right if the sync really waits for the queued work and the block is long
 enough for the sync's round trip not to count. This script times the very
 same callables (the torch ``Phase.run`` of the forward and gradient phases of
@@ -42,11 +42,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import frameworks, machine
-from bench.device import Device, flush_bytes
-from bench.discovery import load_file
-from bench.timing import Phase, Timer, TimingConfig
-from bench.worker import pin_threads
+from bench import backends
+from bench.backends import Phase
+from bench.catalog.loader import load_file
+from bench.core.device import Device, flush_bytes
+from bench.execute import machine
+from bench.measure.timing import Timer, TimingConfig
+from bench.measure.worker import pin_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("forward", "gradient")
@@ -93,8 +95,8 @@ def cuda_torch(device_spec: str) -> tuple[Any, Any, str]:
     if not torch.cuda.is_available():
         raise Unusable(f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU")
     try:
-        device, name = frameworks.get("torch").resolve_device(device_spec)
-    except (frameworks.DeviceUnavailable, ValueError) as exc:
+        device, name = backends.get("torch").resolve_device(device_spec)
+    except (backends.DeviceUnavailable, ValueError) as exc:
         raise Unusable(f"{device_spec}: {exc}") from None
     if device.type != "cuda":
         raise Unusable(f"{device_spec} is not a CUDA device")
@@ -103,7 +105,7 @@ def cuda_torch(device_spec: str) -> tuple[Any, Any, str]:
 
 def make_flush(torch: Any, device: Any) -> Callable[..., None]:
     """bench's own L2 flush (``--l2 flush``), finished before any timed interval starts."""
-    overwrite = frameworks.get("torch").flusher(device, flush_bytes(Device("cuda", device.index or 0)))
+    overwrite = backends.get("torch").flusher(device, flush_bytes(Device("cuda", device.index or 0)))
 
     def flush(*_: Any) -> None:
         overwrite()
@@ -186,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         triton_missing = ""
 
     pin_threads(args.threads)
-    fw = frameworks.get("torch")
+    fw = backends.get("torch")
     settings = fw.configure(args.threads, allow_tf32=args.allow_tf32, seed=0)
     suite = load_file(ROOT / "suites" / "mlp_regression.py")
     params = {"batch": args.batch, "width": args.width, "depth": args.depth}

@@ -1,7 +1,7 @@
 """Cross-check bench's timing engine for JAX against a plain jit + block_until_ready loop.
 
 Times the JAX forward and gradient phases of one mlp_regression case (the
-jitted callables of ``bench.frameworks.jax.implement``, the same pinned
+jitted callables of ``bench.backends.jax.implement``, the same pinned
 threads, a worker's environment) with bench's Timer, as a worker runs it, and
 with a plain loop: blocks of back-to-back calls ending with one
 ``jax.block_until_ready``, blocks of at least 20 ms, the median per call. The
@@ -20,10 +20,12 @@ from typing import Any
 
 import crosscheck_common as common
 
+from bench import backends
+
 
 def main(argv: list[str] | None = None) -> int:
     args = common.parse_args("crosscheck_jax_timer.py", __doc__.splitlines()[0], argv)
-    if not common.frameworks.get("jax").available():
+    if not backends.get("jax").available():
         print("crosscheck_jax_timer.py: jax is not installed", file=sys.stderr)
         return 2
     common.ensure_worker_env(args)

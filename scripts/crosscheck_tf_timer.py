@@ -1,7 +1,7 @@
 """Cross-check bench's timing engine for TensorFlow against a plain tf.function loop.
 
 Times the TensorFlow forward and gradient phases of one mlp_regression case
-(the tf.function callables of ``bench.frameworks.tensorflow.implement``, the
+(the tf.function callables of ``bench.backends.tensorflow.implement``, the
 same pinned threads and thread pools, a worker's environment) with bench's
 Timer, as a worker runs it, and with a plain loop: blocks of back-to-back
 calls ending with a device sync (``tf.test.experimental.sync_devices()`` and
@@ -23,10 +23,12 @@ from typing import Any
 
 import crosscheck_common as common
 
+from bench import backends
+
 
 def main(argv: list[str] | None = None) -> int:
     args = common.parse_args("crosscheck_tf_timer.py", __doc__.splitlines()[0], argv)
-    if not common.frameworks.get("tensorflow").available():
+    if not backends.get("tensorflow").available():
         print("crosscheck_tf_timer.py: tensorflow is not installed", file=sys.stderr)
         return 2
     common.ensure_worker_env(args)

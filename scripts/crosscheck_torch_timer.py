@@ -14,10 +14,11 @@ import argparse
 import statistics
 from pathlib import Path
 
-from bench import frameworks, machine
-from bench.discovery import load_file
-from bench.timing import Timer, TimingConfig
-from bench.worker import pin_threads
+from bench import backends
+from bench.catalog.loader import load_file
+from bench.execute import machine
+from bench.measure.timing import Timer, TimingConfig
+from bench.measure.worker import pin_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def main() -> int:
     args = ap.parse_args()
 
     pin_threads(args.threads)
-    fw = frameworks.get("torch")
+    fw = backends.get("torch")
     fw.configure(args.threads, allow_tf32=False, seed=0)
     import torch.utils.benchmark as tb
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import bench
-from bench.device import is_gpu
+from bench.core.device import is_gpu
 
 MiB = 2**20
 SWEEP = "batch=4096,width=1024,"  # scripts/device_check.sh's depth sweep

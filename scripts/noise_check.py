@@ -98,7 +98,8 @@ def main(argv: list[str]) -> int:
     if args.runs < 2:
         ap.error("--runs must be at least 2")
     import bench
-    from bench import defaults, quality
+    from bench.core import defaults
+    from bench.stats import quality
 
     if args.settings == "full":
         extra = ["--budget", str(defaults.BUDGET_S), "--processes", str(defaults.PROCESSES), *extra]

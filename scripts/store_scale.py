@@ -10,7 +10,7 @@ and measures the peak memory (of the child process) of:
   (``columns=``: every column but the raw samples, and compare's keys, samples and memory);
 - ``bench report`` of the run (and the HTML page's size);
 - ``bench compare`` of the run against a copy of itself (the command, printing, and apart from it
-  ``compare-api``: ``bench.compare.compare``, ``compare_ratios`` and ``summary`` on the loaded rows);
+  ``compare-api``: ``bench.stats.change.compare``, ``compare_ratios`` and ``summary`` on the loaded rows);
 - writing one more case to a run of that size (``ResultsWriter.append``).
 
 Each command runs in its own process (``/usr/bin/time``-style: wall time from
@@ -37,13 +37,14 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import store  # noqa: E402
-from bench.spec import PHASES  # noqa: E402
+from bench import store
+from bench.core.records import PHASES
+from bench.store import schema
 
 FRAMEWORKS = (("torch", "eager"), ("jax", "jit"), ("tensorflow", "function"))
 # The columns the commands read (issue #12): the report every column but the raw lists it never
 # shows; compare the keys, the run, the status and what compare.compare, compare_ratios and pooled use.
-REPORT_COLUMNS = [f.name for f in store.SCHEMA if f.name not in ("samples_s", "process_rounds")]
+REPORT_COLUMNS = [f.name for f in schema.SCHEMA if f.name not in ("samples_s", "process_rounds")]
 COMPARE_COLUMNS = ["run_id", "suite", "case", "framework", "mode", "device", "phase", "dtype", "status",
                    "median_s", "samples_s", "quality", "peak_bytes", "memory_ratio", "saved_bytes"]
 
@@ -78,16 +79,16 @@ def synthetic_table(rows: int, run_id: str, machine: str, seed: int = 0) -> pa.T
         "quality": ["good"] * n, "threads": [2] * n, "dtype": ["float32"] * n, "l2": ["warm"] * n,
     }
     arrays = []
-    for field in store.SCHEMA:
+    for field in schema.SCHEMA:
         if field.name in cols:
             arrays.append(pa.array(cols[field.name], type=field.type))
         else:
             arrays.append(pa.nulls(n, type=field.type))
-    table = pa.Table.from_arrays(arrays, schema=store.SCHEMA)
+    table = pa.Table.from_arrays(arrays, schema=schema.SCHEMA)
     meta = {"run_id": run_id, "machine": machine, "format_version": store.FORMAT_VERSION,
             "started": "2026-11-26T00:00:00+00:00", "finished": "2026-11-26T01:00:00+00:00",
             "settings": {"threads": 2}, "fingerprint": {"cpu": "synthetic"}}
-    return table.slice(0, rows).replace_schema_metadata({store.METADATA_KEY: json.dumps(meta).encode()})
+    return table.slice(0, rows).replace_schema_metadata({schema.METADATA_KEY: json.dumps(meta).encode()})
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
@@ -147,9 +148,9 @@ def main(argv: list[str]) -> int:
                 w, m, last = timed([py, "-m", "bench", "compare", str(a), str(b)])
                 print(f"    bench compare   {w:7.1f} s  {m:5.2f} GB  {last[:60]}")
             if "compare-api" not in skip:
-                code = ("import time, bench; from bench import compare; a = bench.load({a!r}); "
-                        "b = bench.load({b!r}); t = time.monotonic(); table, _ = compare.compare(a, b); "
-                        "compare.compare_ratios(a, b); compare.summary(table); "
+                code = ("import time, bench; from bench.stats import change; a = bench.load({a!r}); "
+                        "b = bench.load({b!r}); t = time.monotonic(); table, _ = change.compare(a, b); "
+                        "change.compare_ratios(a, b); change.summary(table); "
                         "print(f'{{len(table)}} rows compared in {{time.monotonic() - t:.1f}} s')")
                 w, m, last = timed([py, "-c", code.format(a=str(a), b=str(b))])
                 print(f"    compare (API)   {w:7.1f} s  {m:5.2f} GB  {last[:60]}")

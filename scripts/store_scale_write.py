@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import store  # noqa: E402
-from bench.spec import PHASES, Record  # noqa: E402
+from bench import store
+from bench.core.records import PHASES, Record
 
 
 def case_rows(i: int) -> list[Record]:

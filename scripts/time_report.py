@@ -3,10 +3,10 @@
     python scripts/time_report.py            # prints the rows, the read and render times
     python scripts/time_report.py --rows 2000 --out /tmp/big.html
 
-The run is made of hand-built ``bench.spec.Record``s (no framework is
+The run is made of hand-built ``bench.core.records.Record``s (no framework is
 imported): 5 suites, torch, tensorflow and jax, on cpu and cuda:0, with as many
 cases per suite as it takes to reach the number of rows, written with
-``bench.store.ResultsWriter`` like a real run, then read back and rendered.
+``bench.store.writer.ResultsWriter`` like a real run, then read back and rendered.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.spec import Record
-from bench.store import ResultsWriter
+from bench.core.records import Record
+from bench.store.writer import ResultsWriter
 
 SUITES = ("attention_regression", "conv_regression", "custom", "linear_regression", "mlp_regression")
 FRAMEWORKS = (("torch", "eager"), ("tensorflow", "function"), ("jax", "jit"))
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the page here")
     args = parser.parse_args(argv)
 
-    from bench import report
+    from bench.present import report
 
     records = synthetic_records(args.rows)
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,7 +39,7 @@ products), never with the framework's built-in version:
    the harness uses by default. A suite that defines ``init_<fw>`` and
    ``update_<fw>`` for every framework it supports, plus ``init_numpy`` and
    ``update_numpy`` for the float64 reference, gets its own optimizer in the
-   timed ``step`` phase and in the training curve (see ``bench/discovery.py``).
+   timed ``step`` phase and in the training curve (see ``bench/catalog/loader.py``).
    Each framework has its own idiom for state: torch updates tensors in place
    (the harness calls ``update_torch`` under ``torch.no_grad()``), TensorFlow
    keeps parameters and velocities in ``tf.Variable`` and ``assign``s to them
@@ -62,7 +62,7 @@ import itertools
 
 import numpy as np
 
-from bench.spec import Flops, Memory, Problem
+from bench.core.contract import Flops, Memory, Problem
 
 DESCRIPTION = "MLP with a hand-written activation (mish), loss (Huber) and optimizer (momentum SGD)"
 

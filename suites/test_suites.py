@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import frameworks
-from bench.discovery import load_dir
-from bench.spec import FRAMEWORKS
+from bench import backends
+from bench.catalog.discovery import load_dir
+from bench.core.records import FRAMEWORKS
 
 SUITES, _ = load_dir(Path(__file__).resolve().parent)
 PHASES = ("forward", "gradient", "step")
@@ -41,7 +41,7 @@ PARAMS = [
 
 @pytest.mark.parametrize(("suite", "case", "framework", "phase"), PARAMS)
 def test_case(benchmark, bench_session, request, suite, case, framework, phase):
-    fw = frameworks.get(framework)
+    fw = backends.get(framework)
     in_effect = bench_session.configure(framework)  # once per process, as bench run's worker
     device, _ = fw.resolve_device("cpu")
     prob = suite.module.problem(case.as_dict(), 0)

@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench import frameworks, spec
-from bench.discovery import Suite
-from bench.frameworks import Implementation
-from bench.spec import Problem
-from bench.timing import Phase
+from bench import backends
+from bench.backends import Implementation, Phase
+from bench.catalog.loader import Suite
+from bench.core.contract import Problem
 
 # A shell starts a background job (`cmd &`, nohup) with SIGINT ignored, and an ignored signal
 # stays ignored in every program it runs: the children of the tests that press Ctrl-C would
@@ -63,7 +62,7 @@ def bench_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
 # --- parametrizing over frameworks, modes and cases ------------------------------------------
 
 # Every (framework, mode) pair, as the framework modules declare them.
-MODES: list[tuple[str, str]] = [(n, m) for n in spec.FRAMEWORKS for m in frameworks.get(n).MODES]
+MODES: list[tuple[str, str]] = [(n, m) for n in FRAMEWORKS for m in backends.get(n).MODES]
 
 # One test per (framework, mode), id ``framework:mode``, skipped where the
 # framework is not installed. torch.compile takes tens of seconds to compile
@@ -113,7 +112,7 @@ def implement_suite(suite: Suite, name: str, prob: Problem, lr: float, mode: str
     suite's own for that framework (None, plain SGD, where it has none), or
     plain SGD regardless with ``plain_sgd``.
     """
-    fw = frameworks.get(name)
+    fw = backends.get(name)
     device, _ = fw.resolve_device("cpu")
     optimizer = None if plain_sgd else suite.optimizer(name)
     impl = fw.implement(suite.loss(name), prob, device, mode or fw.DEFAULT_MODE, lr, optimizer)
@@ -203,8 +202,8 @@ def torch_flop_counts(loss: Callable, params: Sequence[np.ndarray], X: np.ndarra
 def write_run(path: Path, machine: str, scale: float, cases=("a", "b"), seed: int = 0,
               threads: int = 2) -> Path:
     """A results file with forward and gradient rows whose times are ``scale`` x a fixed base."""
-    from bench.spec import Record
-    from bench.store import ResultsWriter
+    from bench.core.records import Record
+    from bench.store.writer import ResultsWriter
 
     rng = np.random.default_rng(seed)
     records = []

@@ -4,7 +4,7 @@
 its script, run in a thread: the script reads the job and writes events (or
 any line) as a worker would, and can die, hang or break the protocol on cue.
 ``fake_framework`` is a framework module stand-in whose calls sleep, so the
-real ``bench.worker.Worker`` can run in that thread too.
+real ``bench.measure.worker.Worker`` can run in that thread too.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from bench import discovery
-from bench import protocol as proto
-from bench.frameworks import Implementation
-from bench.spec import PHASES, Case, Record, params_json
-from bench.timing import Phase
+from bench.backends import Implementation, Phase
+from bench.catalog import loader
+from bench.core.cases import Case
+from bench.core.records import PHASES, Record, params_json
+from bench.measure import protocol as proto
 
 
 class Killed(OSError):
@@ -40,7 +40,7 @@ class FakeLink:
         self.thread = threading.Thread(target=self._play, args=(script,), daemon=True)
         self.thread.start()
 
-    # --- the runner's side: bench.runner.Link
+    # --- the runner's side: bench.execute.runner.Link
 
     def send(self, line: str) -> None:
         self.log.append(("sent", line))
@@ -106,7 +106,7 @@ class Workers:
         return link
 
 
-def cases_of(job: proto.WorkerJob, suite: discovery.Suite) -> list[Case]:
+def cases_of(job: proto.WorkerJob, suite: loader.Suite) -> list[Case]:
     """The job's cases, in its order (the job names suites by path; these tests use one suite)."""
     return [Case.of(suite.name, dict(params)) for entry in job.suites for params in entry.cases]
 
@@ -136,7 +136,7 @@ def measure(link: FakeLink, job: proto.WorkerJob, case: Case, heartbeats: int = 
     link.emit(proto.CaseFinished(case.suite, case.id))
 
 
-def cases_played(link: FakeLink, suite: discovery.Suite) -> Iterator[tuple[proto.WorkerJob, Case]]:
+def cases_played(link: FakeLink, suite: loader.Suite) -> Iterator[tuple[proto.WorkerJob, Case]]:
     """A worker's life around its cases: reads the job, sends ``ENV``, yields each case once the
     runner gave the go-ahead for it, and sends ``Done`` after the last; after the runner said stop
     it yields no more and sends nothing (the script then exits)."""

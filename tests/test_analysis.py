@@ -1,4 +1,4 @@
-"""bench.analysis: statistics from raw samples, and merging the processes of a case."""
+"""bench.stats.rows: statistics from raw samples, and merging the processes of a case."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from bench import analysis, stats
-from bench.spec import PHASES, Record
-from bench.store import ResultsWriter, load
+from bench.core.records import PHASES, Record
+from bench.stats import intervals, row_stats
+from bench.store.reader import load
+from bench.store.writer import ResultsWriter
 
 BASE = dict(run_id="r", machine="m", suite="s", case="c", params="{}", framework="torch",
             framework_version="1", mode="eager", device="cpu")
@@ -23,11 +24,11 @@ def process(forward: list[float], gradient: list[float], status: str = "ok", **k
             rows.append(Record(phase=phase, status=status, reason="boom", **BASE))
             continue
         if phase == "backward":
-            numbers = analysis.derived_backward(gradient, forward)
+            numbers = row_stats.derived_backward(gradient, forward)
         else:
             samples = {"forward": forward, "gradient": gradient, "backward_split": [g - f for g, f in
                        zip(gradient, forward, strict=True)], "step": step}[phase]
-            numbers = analysis.measured(samples, forward)
+            numbers = row_stats.measured(samples, forward)
         rows.append(Record(phase=phase, status="ok", flops=100.0, **numbers, **{**BASE, **kw}))
     return rows
 
@@ -39,12 +40,12 @@ def by_phase(rows):
 def test_merge_pools_the_rounds_and_recomputes_every_statistic():
     one = process([1.0, 1.0, 1.0], [2.0, 2.0, 2.0], equiv_error=1e-7, saved_bytes=64.0)
     two = process([1.0, 1.0], [3.0, 3.0], interference=0.3, interference_max=0.6)
-    merged = by_phase(analysis.merge(one, two))
+    merged = by_phase(row_stats.merge(one, two))
     g = merged["gradient"]
     assert g.process_rounds == (3, 2) and g.rounds == 5
     assert g.samples_s == (2.0, 2.0, 2.0, 3.0, 3.0)
     assert g.median_s == 2.0 and g.ratio == 2.0
-    expected = stats.paired_ratio(g.samples_s, merged["forward"].samples_s, (3, 2))
+    expected = intervals.paired_ratio(g.samples_s, merged["forward"].samples_s, (3, 2))
     assert (g.ratio_ci_low, g.ratio_ci_high) == (expected.low, expected.high)
     assert g.ratio_ci_high > 2.9  # the second process's R is inside the interval
     assert merged["backward"].samples_s == (1.0, 1.0, 1.0, 2.0, 2.0)
@@ -59,7 +60,7 @@ def test_merge_of_a_third_process_keeps_the_process_order():
     a = process([1.0] * 3, [2.0] * 3)
     b = process([1.0] * 4, [2.2] * 4)
     c = process([1.0] * 2, [1.9] * 2)
-    merged = by_phase(analysis.merge(analysis.merge(a, b), c))
+    merged = by_phase(row_stats.merge(row_stats.merge(a, b), c))
     assert merged["gradient"].process_rounds == (3, 4, 2)
     assert merged["gradient"].samples_s == (2.0,) * 3 + (2.2,) * 4 + (1.9,) * 2
 
@@ -67,10 +68,10 @@ def test_merge_of_a_third_process_keeps_the_process_order():
 def test_a_failed_first_process_decides_and_a_crashed_later_one_adds_nothing():
     failed = process([], [], status="failed")
     later = process([1.0] * 3, [2.0] * 3)
-    assert analysis.merge(failed, later) == failed
+    assert row_stats.merge(failed, later) == failed
     good = process([1.0] * 3, [2.0] * 3)
     crashed = process([], [], status="crashed")
-    assert analysis.merge(good, crashed) == good
+    assert row_stats.merge(good, crashed) == good
 
 
 def test_skipped_phases_stay_skipped():
@@ -78,7 +79,7 @@ def test_skipped_phases_stay_skipped():
     a[3] = dataclasses.replace(a[3], status="skipped", reason="graph mode", samples_s=())
     b = process([1.0] * 3, [2.0] * 3)
     b[3] = dataclasses.replace(b[3], status="skipped", reason="graph mode", samples_s=())
-    merged = by_phase(analysis.merge(a, b))
+    merged = by_phase(row_stats.merge(a, b))
     assert merged["backward_split"].status == "skipped" and merged["gradient"].process_rounds == (3, 3)
 
 
@@ -100,7 +101,7 @@ def test_the_writer_folds_later_processes_into_the_stored_rows(tmp_path):
 @pytest.mark.parametrize("sizes", [(), (5,)])
 def test_one_process_gives_the_same_numbers_with_or_without_sizes(sizes):
     f, g = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.3, 1.9, 2.1, 2.0]
-    assert analysis.measured(g, f, sizes) == analysis.measured(g, f)
+    assert row_stats.measured(g, f, sizes) == row_stats.measured(g, f)
 
 
 def three_processes(case: str, ratios: tuple[float, float, float], framework: str = "torch",
@@ -109,7 +110,7 @@ def three_processes(case: str, ratios: tuple[float, float, float], framework: st
     kw = dict(case=case, framework=framework, device=device)
     rows = process([1.0] * 4, [ratios[0]] * 4, **kw)
     for r in ratios[1:]:
-        rows = analysis.merge(rows, process([1.0] * 4, [r] * 4, **kw))
+        rows = row_stats.merge(rows, process([1.0] * 4, [r] * 4, **kw))
     return rows
 
 
@@ -121,7 +122,7 @@ def test_pool_narrows_multi_process_intervals_with_the_runs_shared_spread():
     lone = three_processes("gpu", (2.0, 2.0, 2.0), device="cuda")  # another device: nothing to borrow
     single = process([1.0] * 5, [2.0, 2.1, 1.9, 2.0, 2.05], case="one")  # one process: left alone
     rows = [r for c in cases for r in c] + jax + lone + single
-    pooled = analysis.pool(rows)
+    pooled = row_stats.pool(rows)
     assert len(pooled) == len(rows)
     before = {(r.case, r.framework, r.phase): r for r in rows}
     after = {(r.case, r.framework, r.phase): r for r in pooled}
@@ -142,7 +143,7 @@ def test_pool_narrows_multi_process_intervals_with_the_runs_shared_spread():
 def test_pool_lends_a_spread_to_a_case_whose_processes_agree():
     noisy = [three_processes(f"c{i}", (2.1, 2.0, 1.9)) for i in range(4)]
     calm = three_processes("calm", (2.0, 2.0, 2.0))
-    pooled = {(r.case, r.phase): r for r in analysis.pool([r for c in [*noisy, calm] for r in c])}
+    pooled = {(r.case, r.phase): r for r in row_stats.pool([r for c in [*noisy, calm] for r in c])}
     g = pooled[("calm", "gradient")]
     assert g.ratio_ci_low < 1.99 and g.ratio_ci_high > 2.01
 
@@ -153,7 +154,7 @@ def test_one_case_with_an_odd_process_does_not_widen_the_others():
     calm = [three_processes(f"c{i}", (2.0 * (1 + d), 2.0, 2.0 * (1 - d)))
             for i, d in enumerate((0.02, 0.03, 0.025, 0.02))]
     odd = three_processes("odd", (2.6, 1.7, 2.6))
-    rows = analysis.pool([r for c in [*calm, odd] for r in c])
+    rows = row_stats.pool([r for c in [*calm, odd] for r in c])
     after = {(r.case, r.phase): r for r in rows}
     def half(case: str) -> float:
         g = after[(case, "gradient")]
@@ -169,22 +170,22 @@ def test_a_case_does_not_count_twice_in_its_own_prior():
     # Two cases only: each borrows the other's spread, not a pool holding its own.
     a = three_processes("a", (2.2, 2.0, 1.8))
     b = three_processes("b", (2.0, 2.0, 2.0))
-    after = {(r.case, r.phase): r for r in analysis.pool([*a, *b])}
+    after = {(r.case, r.phase): r for r in row_stats.pool([*a, *b])}
     g = after[("b", "gradient")]
     # b's own spread is 0 and a's is all its prior: b's interval is a's, shrunk by the weights.
-    own_a = stats.spread([[2.2] * 4, [2.0] * 4, [1.8] * 4])
-    prior = stats.Spread.pooled([own_a])
+    own_a = intervals.spread([[2.2] * 4, [2.0] * 4, [1.8] * 4])
+    prior = intervals.Spread.pooled([own_a])
     assert g.ratio_ci_high == pytest.approx(
-        stats.process_median_ci([[2.0] * 4] * 3, prior=prior).high, rel=1e-9)
+        intervals.process_median_ci([[2.0] * 4] * 3, prior=prior).high, rel=1e-9)
     assert after[("a", "gradient")].ratio_ci_high == pytest.approx(
-        stats.process_median_ci([[2.2] * 4, [2.0] * 4, [1.8] * 4],
-                                prior=stats.Spread.pooled([stats.Spread(0.0, 2)])).high, rel=1e-9)
+        intervals.process_median_ci([[2.2] * 4, [2.0] * 4, [1.8] * 4],
+                                prior=intervals.Spread.pooled([intervals.Spread(0.0, 2)])).high, rel=1e-9)
 
 
 def test_merge_of_rows_without_every_phase_keeps_what_there_is():
     keep = ("forward", "gradient")
     a = [r for r in process([1.0] * 3, [2.0] * 3) if r.phase in keep]
     b = [r for r in process([1.0] * 3, [2.2] * 3) if r.phase in keep]
-    merged = analysis.merge(a, b)
+    merged = row_stats.merge(a, b)
     assert [r.phase for r in merged] == list(keep)
     assert by_phase(merged)["gradient"].process_rounds == (3, 3)

@@ -58,7 +58,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, words):
 
 
 def test_cuda_without_gpu_is_a_user_error(tmp_path):
-    from bench import machine
+    from bench.execute import machine
 
     if machine.has_nvidia_gpu():
         pytest.skip("this machine has a GPU")
@@ -68,8 +68,8 @@ def test_cuda_without_gpu_is_a_user_error(tmp_path):
 
 
 def test_framework_not_installed_is_a_user_error(tmp_path, monkeypatch, capsys):
-    from bench import cli
-    from bench.frameworks import tensorflow
+    from bench.backends import tensorflow
+    from bench.cli import main as cli
 
     monkeypatch.setattr(tensorflow, "available", lambda: False)
     code = cli.main(["run", "--framework", "tensorflow", "--results", str(tmp_path / "r")])
@@ -116,10 +116,12 @@ def test_list_reports_a_broken_suite_and_lists_the_others(tmp_path):
 
 
 def test_import_bench_imports_no_framework():
+    # Every module of bench (the framework modules included), and the whole parser.
     code = (
-        "import sys, bench, bench.cli, bench.runner, bench.store, bench.timing, bench.worker, "
-        "bench.frameworks.torch, bench.frameworks.tensorflow, bench.frameworks.jax; "
-        "bench.cli.build_parser(); "
+        "import importlib, pkgutil, sys, bench; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(bench.__path__, 'bench.') "
+        " if not m.name.endswith('__main__')]; "
+        "import bench.cli.main; bench.cli.main.build_parser(); "
         "print(sorted(m for m in ('torch', 'tensorflow', 'jax') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -202,7 +204,7 @@ def test_bad_mode_is_a_user_error(tmp_path, mode, words):
 
 
 def test_mode_selection():
-    from bench.commands.run import parse_modes
+    from bench.cli.run import parse_modes
 
     names = ["torch", "tensorflow", "jax"]
     assert parse_modes("default", names) == [("torch", "eager"), ("tensorflow", "function"),
@@ -226,7 +228,7 @@ def test_a_broken_memory_theory_costs_the_case_nothing_but_its_theory(tmp_path):
     assert (df.saved_bytes > 0).all()  # measured all the same
     methods = df.groupby("case").memory_method.first()
     assert "ZeroDivisionError: no theory here" in methods["batch=8,width=16,depth=2"]
-    assert "returned dict, not bench.spec.Memory" in methods["batch=16,width=16,depth=2"]
+    assert "returned dict, not bench.core.contract.Memory" in methods["batch=16,width=16,depth=2"]
 
 
 @needs("torch")
@@ -253,7 +255,7 @@ def test_a_busy_process_during_the_run_flags_the_rows(tmp_path):
 
 
 def test_list_cases_prints_every_case_and_marks_the_quick_ones():
-    from bench import discovery
+    from bench.catalog import discovery
 
     proc = bench_cli("list", "--cases")
     assert proc.returncode == 0, proc.stderr
@@ -271,8 +273,8 @@ def test_list_cases_prints_every_case_and_marks_the_quick_ones():
 def test_env_json_holds_the_machine_and_what_each_framework_sees_not_protocol_events(monkeypatch, capsys):
     import json
 
-    from bench import cli
-    from bench.frameworks import tensorflow, torch
+    from bench.backends import tensorflow, torch
+    from bench.cli import main as cli
 
     # One framework started is enough (and fast); the others read as not installed.
     monkeypatch.setattr(torch, "available", lambda: False)

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from conftest import bench_cli
 
-from bench import cli
+from bench.cli import main as cli
 
 # Loaded at interpreter start-up from PYTHONPATH: sends bench a real SIGINT while
 # its commands are being imported, before any command's own handler runs.
@@ -20,7 +20,7 @@ SITECUSTOMIZE = textwrap.dedent("""
 
     class _InterruptOnImport:
         def find_spec(self, name, path=None, target=None):
-            if name == "bench.commands.run":
+            if name == "bench.cli.run":
                 os.kill(os.getpid(), signal.SIGINT)
             return None
 

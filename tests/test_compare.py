@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import compare
+from bench.stats import change
 
 
 def noisy(rng: np.random.Generator, n: int = 30, scale: float = 1e-3) -> np.ndarray:
@@ -18,7 +18,7 @@ def noisy(rng: np.random.Generator, n: int = 30, scale: float = 1e-3) -> np.ndar
 def test_known_shifts_are_called(factor, call):
     for seed in range(10):
         rng = np.random.default_rng(seed)
-        v = compare.verdict(noisy(rng), factor * noisy(rng))
+        v = change.verdict(noisy(rng), factor * noisy(rng))
         assert v.call == call
         assert v.speedup.value == pytest.approx(1 / factor, rel=0.05)
 
@@ -27,11 +27,11 @@ def test_a_significant_but_tiny_change_is_not_called():
     # 1 % faster with almost no noise: significant, but below the 5 % minimum effect.
     rng = np.random.default_rng(0)
     base = 1e-3 * rng.lognormal(0.0, 0.001, size=50)
-    v = compare.verdict(base, base / 1.01)
+    v = change.verdict(base, base / 1.01)
     assert v.p_value < 0.05
     assert v.call == "no significant change"
     # The same change is called once the minimum effect is below it.
-    assert compare.verdict(base, base / 1.01, min_effect=0.005).call == "faster"
+    assert change.verdict(base, base / 1.01, min_effect=0.005).call == "faster"
 
 
 def test_identical_distributions_are_rarely_called_changed():
@@ -42,7 +42,7 @@ def test_identical_distributions_are_rarely_called_changed():
         # Noise wide enough that medians differ by more than 5 % now and then.
         base = 1e-3 * rng.lognormal(0.0, 0.2, size=15)
         new = 1e-3 * rng.lognormal(0.0, 0.2, size=15)
-        false_calls += compare.verdict(base, new).call != "no significant change"
+        false_calls += change.verdict(base, new).call != "no significant change"
     assert false_calls / seeds <= 0.05
 
 
@@ -60,7 +60,7 @@ def rows(medians: dict[str, float], seed: int = 0) -> pd.DataFrame:
 
 def test_a_run_compared_with_itself_has_no_change_anywhere():
     df = rows({"a": 1e-3, "b": 2e-3})
-    table, unmatched = compare.compare(df, df)
+    table, unmatched = change.compare(df, df)
     assert len(table) == 4  # 2 cases x (forward, gradient); the derived backward is left out
     assert (table.verdict == "no significant change").all()
     assert np.allclose(table.speedup, 1.0)
@@ -70,7 +70,7 @@ def test_a_run_compared_with_itself_has_no_change_anywhere():
 def test_unmatched_cases_are_listed_not_dropped():
     base = rows({"a": 1e-3, "b": 2e-3})
     new = rows({"a": 0.5e-3, "c": 1e-3}, seed=1)
-    table, unmatched = compare.compare(base, new)
+    table, unmatched = change.compare(base, new)
     assert set(table.case) == {"a"}
     assert (table.verdict == "faster").all()
     assert set(zip(unmatched.case, unmatched.side, strict=True)) == {("b", "base only"), ("c", "new only")}
@@ -87,7 +87,7 @@ def with_memory(df: pd.DataFrame, peak: dict[str, float], m: float) -> pd.DataFr
 def test_memory_of_both_sides_is_kept_with_its_ratio():
     base = with_memory(rows({"a": 1e-3, "b": 2e-3}), {"a": 1e6, "b": 4e6}, 3.0)
     new = with_memory(rows({"a": 1e-3, "b": 2e-3}, seed=1), {"a": 1.5e6, "b": 2e6}, 2.0)
-    table, _ = compare.compare(base, new)
+    table, _ = change.compare(base, new)
     t = table.set_index(["case", "phase"])
     assert t.loc[("a", "forward"), ["base_peak_bytes", "new_peak_bytes"]].tolist() == [1e6, 1.5e6]
     assert t.loc[("a", "forward"), "peak_bytes_ratio"] == pytest.approx(1.5)
@@ -95,27 +95,27 @@ def test_memory_of_both_sides_is_kept_with_its_ratio():
     assert t.loc[("b", "gradient"), "peak_bytes_ratio"] == pytest.approx(4e6 / 12e6)
     assert t.loc[("b", "gradient"), ["base_memory_ratio", "new_memory_ratio"]].tolist() == [3.0, 2.0]
     assert t.loc[("b", "gradient"), "new_saved_bytes"] == 4e6
-    assert compare.has_memory(table)
+    assert change.has_memory(table)
 
 
 def test_memory_is_nan_where_a_side_did_not_measure_it():
     base = with_memory(rows({"a": 1e-3}), {"a": 1e6}, 3.0)
-    table, _ = compare.compare(base, rows({"a": 1e-3}))  # no memory columns at all (an old file)
+    table, _ = change.compare(base, rows({"a": 1e-3}))  # no memory columns at all (an old file)
     assert table.new_peak_bytes.isna().all() and table.peak_bytes_ratio.isna().all()
     assert (table.base_peak_bytes > 0).all()
-    assert not compare.has_memory(table)
+    assert not change.has_memory(table)
 
 
 def test_an_unreliable_side_makes_the_call_inconclusive():
     base = rows({"a": 1e-3, "b": 1e-3})
     new = rows({"a": 2e-3, "b": 2e-3}, seed=1)  # twice as slow: "slower" where both are trusted
     new["quality"] = np.where(new.case == "b", "unreliable", "good")
-    table, _ = compare.compare(base, new)
+    table, _ = change.compare(base, new)
     calls = table.set_index(["case", "phase"]).verdict
     assert calls["a", "gradient"] == "slower"
-    assert calls["b", "gradient"] == calls["b", "forward"] == compare.INCONCLUSIVE
+    assert calls["b", "gradient"] == calls["b", "forward"] == change.INCONCLUSIVE
     noisy_only = new.assign(quality="noisy")
-    assert (compare.compare(base, noisy_only)[0].verdict == "slower").all()  # noisy still calls
+    assert (change.compare(base, noisy_only)[0].verdict == "slower").all()  # noisy still calls
 
 
 def without_samples(df: pd.DataFrame, keep: int = 0) -> pd.DataFrame:
@@ -126,9 +126,9 @@ def without_samples(df: pd.DataFrame, keep: int = 0) -> pd.DataFrame:
 def test_without_samples_the_medians_are_compared_and_the_verdict_says_so():
     base = rows({"a": 1e-3, "b": 2e-3})
     new = without_samples(rows({"a": 10e-3, "b": 2e-3}, seed=1))
-    table, _ = compare.compare(base, new)
-    assert compare.NO_SAMPLES == "no samples: no significance test"
-    assert (table.verdict == compare.NO_SAMPLES).all()
+    table, _ = change.compare(base, new)
+    assert change.NO_SAMPLES == "no samples: no significance test"
+    assert (table.verdict == change.NO_SAMPLES).all()
     t = table.set_index(["case", "phase"])
     for phase in ("forward", "gradient"):
         expected = t.loc[("a", phase), "base_median_s"] / t.loc[("a", phase), "new_median_s"]
@@ -136,23 +136,23 @@ def test_without_samples_the_medians_are_compared_and_the_verdict_says_so():
     assert t.loc[("a", "forward"), "speedup"] == pytest.approx(0.1, rel=0.1)
     assert np.isfinite(table.speedup.astype(float)).all()
     # --fail-on-regression acts on the medians: a is 10x slower, b unchanged.
-    worst = compare.regressions(table, 0.05)
+    worst = change.regressions(table, 0.05)
     assert set(worst.case) == {"a"} and len(worst) == 2
 
 
 def test_too_few_samples_are_labelled_apart_from_none():
     base = without_samples(rows({"a": 1e-3}), keep=2)
-    table, _ = compare.compare(base, rows({"a": 1e-3}, seed=1))
-    assert (table.verdict == compare.FEW_SAMPLES).all()
-    assert compare.verdict([1e-3, 1e-3], [1e-3] * 10).call == compare.FEW_SAMPLES
+    table, _ = change.compare(base, rows({"a": 1e-3}, seed=1))
+    assert (table.verdict == change.FEW_SAMPLES).all()
+    assert change.verdict([1e-3, 1e-3], [1e-3] * 10).call == change.FEW_SAMPLES
 
 
 def test_regressions_need_a_significant_slowdown_when_there_are_samples():
     base = rows({"a": 1e-3, "b": 1e-3})
     new = rows({"a": 2e-3, "b": 1.01e-3}, seed=1)
-    table, _ = compare.compare(base, new)
-    assert set(compare.regressions(table, 0.05).case) == {"a"}
-    assert compare.regressions(table, 1.5).empty  # 2x slower is not 2.5x slower
+    table, _ = change.compare(base, new)
+    assert set(change.regressions(table, 0.05).case) == {"a"}
+    assert change.regressions(table, 1.5).empty  # 2x slower is not 2.5x slower
 
 
 def runs_of(df: pd.DataFrame, run_id: str, threads: int) -> tuple[pd.DataFrame, dict]:
@@ -164,20 +164,20 @@ def test_pick_takes_the_newest_run_a_named_one_or_pools_them():
     new, new_meta = runs_of(rows({"a": 3e-3}, 1), "r2", 2)
     both = pd.concat([old, new], ignore_index=True)
     metas = [old_meta, new_meta]
-    latest = compare.pick(both, metas, "latest")
+    latest = change.pick(both, metas, "latest")
     assert latest.chosen == ("r2",) and latest.runs == ("r1", "r2")
     assert set(latest.rows.run_id) == {"r2"} and latest.metadata == [new_meta]
-    named = compare.pick(both, metas, "r1")
+    named = change.pick(both, metas, "r1")
     assert named.chosen == ("r1",) and named.metadata == [old_meta]
-    pooled = compare.pick(both, metas, "pool")
+    pooled = change.pick(both, metas, "pool")
     assert pooled.chosen == ("r1", "r2")
     one = pooled.rows[(pooled.rows.case == "a") & (pooled.rows.phase == "forward")]
     assert len(one) == 1 and len(one.samples_s.iloc[0]) == 40  # the samples of both runs
-    assert compare.pick(both, metas, "r9") is None
+    assert change.pick(both, metas, "r9") is None
 
 
 def test_fingerprint_diff_of_pooled_runs_shows_every_value():
-    diff = compare.fingerprint_diff([{"settings": {"threads": 1}}, {"settings": {"threads": 2}}],
+    diff = change.fingerprint_diff([{"settings": {"threads": 1}}, {"settings": {"threads": 2}}],
                                     [{"settings": {"threads": 2}}])
     assert ("settings.threads", "1 | 2", "2") in diff
 
@@ -191,10 +191,10 @@ def bimodal(low: float, high: float, seed: int) -> np.ndarray:
 def test_a_significant_change_whose_ci_holds_1_is_inconclusive_not_faster():
     """Issue #11 item 3: "1.75 [0.01, 2.14] faster" must not be printed: the call agrees with its CI."""
     base, new = bimodal(1e-3, 3e-3, 0), bimodal(0.9e-3, 2.7e-3, 1)  # everything 10 % faster
-    v = compare.verdict(base, new)
+    v = change.verdict(base, new)
     assert v.p_value < 0.05 and v.speedup.value >= 1.05  # the test and the effect alone would say faster
     assert v.speedup.low < 1 < v.speedup.high
-    assert v.call == compare.INCONCLUSIVE
+    assert v.call == change.INCONCLUSIVE
 
 
 def test_no_call_of_faster_or_slower_has_a_ci_that_holds_1():
@@ -205,8 +205,8 @@ def test_no_call_of_faster_or_slower_has_a_ci_that_holds_1():
         rows_b.append(bimodal(1e-3, rng.uniform(1.5, 4) * 1e-3, i) if i % 2 else noisy(rng, 12))
         second = bimodal(1e-3, rng.uniform(1.5, 4) * 1e-3, 100 + i) if i % 3 else noisy(rng, 12)
         rows_n.append(shift * second)
-    value, low, high, _, call = compare.verdicts(rows_b, rows_n)
+    value, low, high, _, call = change.verdicts(rows_b, rows_n)
     called = np.isin(call, ("faster", "slower"))
-    assert called.any() and (call == compare.INCONCLUSIVE).any()
+    assert called.any() and (call == change.INCONCLUSIVE).any()
     assert not ((low[called] <= 1) & (high[called] >= 1)).any()
     assert ((value[call == "faster"] > 1).all() and (value[call == "slower"] < 1).all())

@@ -72,8 +72,8 @@ def write_memory_run(path, machine: str, forward_peak: float, m: float, memory: 
 
     import numpy as np
 
-    from bench.spec import Record
-    from bench.store import ResultsWriter
+    from bench.core.records import Record
+    from bench.store.writer import ResultsWriter
 
     rng = np.random.default_rng(0)
     records = []
@@ -116,7 +116,7 @@ def test_no_memory_table_when_one_side_lacks_memory(tmp_path):
 
 def in_process(capsys, *args: str) -> tuple[int, str, str]:
     """``bench ARGS`` through the console script's function, in this process (faster than a new one)."""
-    from bench import cli
+    from bench.cli import main as cli
 
     code = cli.main(list(args))
     captured = capsys.readouterr()
@@ -192,7 +192,7 @@ def test_a_folder_side_compares_its_newest_run_and_says_which(tmp_path, capsys):
 @pytest.mark.parametrize(("text", "value"), [("5%", 0.05), ("0.05", 0.05), ("0.5%", 0.005), ("0.99", 0.99),
                                              ("99%", 0.99), (" 10 % ", 0.10)])
 def test_min_effect_is_a_percentage_or_a_fraction(text, value):
-    from bench.commands.compare import percent
+    from bench.cli.compare import percent
 
     assert percent(text, "--min-effect") == pytest.approx(value)
 
@@ -200,8 +200,8 @@ def test_min_effect_is_a_percentage_or_a_fraction(text, value):
 @pytest.mark.parametrize("text", ["1", "5", "50", "1.5", "0", "0%", "100%", "-5%", "nan", "inf", "lots", "",
                                   "5%%"])
 def test_ambiguous_or_impossible_min_effect_is_refused(text):
-    from bench.commands.compare import percent
-    from bench.errors import UserError
+    from bench.cli.compare import percent
+    from bench.core.errors import UserError
 
     with pytest.raises(UserError, match="--min-effect"):
         percent(text, "--min-effect")
@@ -221,7 +221,7 @@ def test_markup_in_data_is_printed_not_parsed(tmp_path):
     proc = bench_cli("compare", str(base), str(base))
     assert proc.returncode == 0, proc.stderr
     assert "a[/x]" in proc.stdout and "[bold]b" in proc.stdout
-# For tests/test_compare_cli.py once bench/commands/compare.py has the summary (patch in F's report).
+# For tests/test_compare_cli.py once bench/cli/compare.py has the summary (patch in F's report).
 def test_many_cases_print_a_summary_and_every_row_still_counts(tmp_path, monkeypatch):
     """Above compare.TABLE_LIMIT rows the terminal gets aggregates; --fail-on-regression sees every row."""
     base = write_run(tmp_path / "a" / "r1.parquet", "a", 1.0, cases=tuple(f"c{i}" for i in range(120)))

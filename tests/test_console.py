@@ -1,4 +1,4 @@
-"""bench.console: the run summary says how far its intervals reach."""
+"""bench.present.console: the run summary says how far its intervals reach."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from bench import console
-from bench.spec import Record
+from bench.core.records import Record
+from bench.present import console
 
 BASE = dict(run_id="r", machine="m", suite="s", case="c", params="{}", framework="torch",
             framework_version="1", mode="eager", device="cpu", status="ok", quality="good")
@@ -135,7 +135,7 @@ def test_one_flagged_row_is_said_in_the_singular():
 
 def test_a_verdict_of_one_case_with_an_enormous_interval_is_still_a_line():
     """A one-case CI reaching 1e308 (a hostile or broken results file) overflowed math.ceil."""
-    from bench.verdict import Verdict
+    from bench.stats.gradient_cost import Verdict
 
     line = Verdict("torch", "eager", "cpu", (2.5,), (2.5,), 1.0, 1e308).line
     assert line.startswith("torch eager · cpu: the gradient costs 2.5× the forward pass (1 case)")

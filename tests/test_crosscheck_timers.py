@@ -38,7 +38,7 @@ def test_tiny_case_prints_both_medians(framework):
     out = proc.stdout
     assert "Traceback" not in proc.stderr
     assert "batch=8,width=8,depth=1" in out and "threads 1" in out
-    assert "a worker's (bench.runner.worker_env)" in out
+    assert "a worker's (bench.execute.runner.worker_env)" in out
     for phase in ("forward", "gradient"):
         for method in ("bench Timer", "plain loop "):
             assert re.search(rf"^{phase}\s+{method} median: \d+\.\d+ ms", out, re.M), out

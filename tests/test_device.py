@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import device as devmod
-from bench.device import Device, flush_bytes, is_gpu, nvml_index
+from bench.core import device as devmod
+from bench.core.device import Device, flush_bytes, is_gpu, nvml_index
 
 
 @pytest.mark.parametrize(("text", "kind", "index", "spec"), [

@@ -2,7 +2,7 @@
 
 A suite is the user's code: whatever it does at import, bench skips it with a
 one-line message and goes on with the others. Each suite is first imported in
-a child process (bench.suite_check), so that exiting, crashing or hanging ends
+a child process (bench.catalog.isolation), so that exiting, crashing or hanging ends
 the child, not bench.
 """
 
@@ -21,8 +21,8 @@ import pytest
 from conftest import bench_cli
 from test_user_suites import HEADER
 
-from bench import discovery, suite_check
-from bench.errors import UserError, did_you_mean
+from bench.catalog import discovery, isolation, loader
+from bench.core.errors import UserError, did_you_mean
 
 # Bounded, so that a test never hangs for good even if the child check were bypassed.
 LOOPS = "import time\n_end = time.monotonic() + {seconds}\nwhile time.monotonic() < _end:\n    pass\n"
@@ -73,7 +73,7 @@ def _load_dir_elsewhere(folder: Path, setup: str = "") -> tuple[list[str], list[
     code = textwrap.dedent(f"""
         import json, sys
         from pathlib import Path
-        from bench import discovery, suite_check
+        from bench.catalog import discovery, isolation
         {setup}
         suites, problems = discovery.load_dir(Path(sys.argv[1]))
         print(json.dumps([[s.name for s in suites], problems]))
@@ -100,7 +100,7 @@ def test_load_dir_skips_suites_that_hang_exit_crash_or_print_and_loads_the_rest(
     )
 
     started = time.monotonic()
-    names, problems = _load_dir_elsewhere(folder, "suite_check.TIMEOUT_S = 2.0")
+    names, problems = _load_dir_elsewhere(folder, "isolation.TIMEOUT_S = 2.0")
 
     assert time.monotonic() - started < 30
     assert names == ["a_good", "b_chatty", "z_good"]
@@ -126,11 +126,11 @@ def test_load_file_turns_sys_exit_into_a_user_error_but_lets_ctrl_c_through(tmp_
     folder = _folder(tmp_path, quitter="import sys\nsys.exit(4)\n", interrupted="raise KeyboardInterrupt\n")
 
     with pytest.raises(UserError, match=r"calls sys.exit\(4\) at import"):
-        discovery.load_file(folder / "quitter.py")
+        loader.load_file(folder / "quitter.py")
     assert "bench_suite_quitter" not in sys.modules  # a failed import leaves nothing half-made
     # In-process, a KeyboardInterrupt is the user's Ctrl-C: it stops bench, it does not break the suite.
     with pytest.raises(KeyboardInterrupt):
-        discovery.load_file(folder / "interrupted.py")
+        loader.load_file(folder / "interrupted.py")
 
 
 @pytest.mark.slow  # waits out the default 30 s import timeout
@@ -142,7 +142,7 @@ def test_bench_list_does_not_hang_on_a_suite_that_loops_at_import(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "test suite" in proc.stdout
     [line] = [ln for ln in proc.stderr.splitlines() if "suite loops " in ln]
-    assert f"did not finish importing within {suite_check.TIMEOUT_S:g} s" in line
+    assert f"did not finish importing within {isolation.TIMEOUT_S:g} s" in line
 
 
 def test_ctrl_c_while_a_suite_hangs_at_import_stops_bench_and_the_child(tmp_path):

@@ -12,8 +12,13 @@ from itertools import count
 import pytest
 from conftest import ROOT, bench_cli
 
-from bench import discovery, plan, runner, store
-from bench.spec import Record, Settings
+from bench import store
+from bench.catalog import discovery
+from bench.core.records import Record
+from bench.core.settings import Settings
+from bench.execute import estimate
+from bench.execute.jobs import plan_jobs
+from bench.store import writer as store_writer
 
 MLP = next(s for s in discovery.load_dir(discovery.default_dir())[0] if s.name == "mlp_regression")
 
@@ -64,7 +69,7 @@ def test_dry_run_fits_80_columns_and_leaves_the_default_folders_alone(tmp_path):
 
 def test_dry_run_imports_no_framework(tmp_path):
     code = (
-        "import sys; from bench import cli; "
+        "import sys; from bench.cli import main as cli; "
         f"rc = cli.main(['run', '--dry-run', '--quick', '--mode', 'all', '--results', {str(tmp_path)!r}]); "
         "print('RESULT', rc, sorted(m for m in ('torch', 'tensorflow', 'jax', 'jaxlib') if m in sys.modules))"
     )
@@ -95,37 +100,37 @@ def test_dry_run_mistakes_are_user_errors(tmp_path, args, words):
 
 
 def jobs(framework: str = "jax", mode: str = "jit", device: str = "cpu", quick: bool = True) -> list:
-    return runner.plan([(framework, mode)], [device], [MLP], quick)
+    return plan_jobs([(framework, mode)], [device], [MLP], quick)
 
 
 def test_the_model_grows_with_cases_processes_budget_and_compilation():
     quick = Settings(threads=2, budget_s=0.5, quick=True, processes=1)
-    est = plan.model_seconds
-    assert est(plan.sizes(jobs(quick=False)), quick) > est(plan.sizes(jobs()), quick)
-    assert est(plan.sizes(jobs()), Settings(threads=2, budget_s=0.5, quick=True, processes=3)) > \
-        2.5 * est(plan.sizes(jobs()), quick)
+    est = estimate.model_seconds
+    assert est(estimate.sizes(jobs(quick=False)), quick) > est(estimate.sizes(jobs()), quick)
+    assert est(estimate.sizes(jobs()), Settings(threads=2, budget_s=0.5, quick=True, processes=3)) > \
+        2.5 * est(estimate.sizes(jobs()), quick)
     # Every second more of budget is a second more per case.
-    assert est(plan.sizes(jobs()), Settings(threads=2, budget_s=5, quick=True, processes=1)) == \
-        pytest.approx(est(plan.sizes(jobs()), quick) + 4.5 * len(MLP.cases(quick=True)))
-    assert est(plan.sizes(jobs("torch", "compile")), quick) > est(plan.sizes(jobs("torch", "eager")), quick)
+    assert est(estimate.sizes(jobs()), Settings(threads=2, budget_s=5, quick=True, processes=1)) == \
+        pytest.approx(est(estimate.sizes(jobs()), quick) + 4.5 * len(MLP.cases(quick=True)))
+    assert est(estimate.sizes(jobs("torch", "compile")), quick) > est(estimate.sizes(jobs("torch", "eager")), quick)
     # One job of n cases costs a start and n cases: twice the cases, less than twice the time.
-    one = plan.JobSize("jax", "jit", False, 10)
-    two = plan.JobSize("jax", "jit", False, 20)
+    one = estimate.JobSize("jax", "jit", False, 10)
+    two = estimate.JobSize("jax", "jit", False, 20)
     assert est([one], quick) < est([two], quick) < 2 * est([one], quick)
 
 
 def test_the_estimate_counts_the_report_and_says_it_is_a_model():
-    with_report = plan.estimate(jobs(), Settings(threads=2, budget_s=0.5, quick=True, processes=1))
-    without = plan.estimate(jobs(), Settings(threads=2, budget_s=0.5, quick=True, processes=1), report=False)
-    assert with_report.seconds == pytest.approx(without.seconds + plan.REPORT_S)
+    with_report = estimate.estimate(jobs(), Settings(threads=2, budget_s=0.5, quick=True, processes=1))
+    without = estimate.estimate(jobs(), Settings(threads=2, budget_s=0.5, quick=True, processes=1), report=False)
+    assert with_report.seconds == pytest.approx(without.seconds + estimate.REPORT_S)
     assert with_report.basis == without.basis == "estimated from the budget, not measured"
 
 
 def test_durations_read_as_people_say_them():
-    assert plan.duration(42) == "about 40 s"
-    assert plan.duration(3) == "about 5 s"
-    assert plan.duration(250) == "about 4 min"
-    assert plan.duration(4800) == "about 1 h 20 min"
+    assert estimate.duration(42) == "about 40 s"
+    assert estimate.duration(3) == "about 5 s"
+    assert estimate.duration(250) == "about 4 min"
+    assert estimate.duration(4800) == "about 1 h 20 min"
 
 
 def earlier_run(results, machine: str, cases, minutes: float, settings: Settings, monkeypatch,
@@ -133,7 +138,7 @@ def earlier_run(results, machine: str, cases, minutes: float, settings: Settings
     """A stored run of ``cases`` (jax jit on the CPU) that took ``minutes`` by its metadata."""
     # The first stamp is the start; every later one (shards, the end) the end.
     stamps = ["2026-01-01T00:00:00+00:00", f"2026-01-01T00:{minutes:02.0f}:00+00:00"]
-    monkeypatch.setattr(store, "now", lambda: stamps.pop(0) if len(stamps) > 1 else stamps[0])
+    monkeypatch.setattr(store_writer, "now", lambda: stamps.pop(0) if len(stamps) > 1 else stamps[0])
     run_id = f"2026010{next(_ids)}T000000Z-abcd"
     writer = store.new_run(results, machine, run_id, {"run_id": run_id, "machine": machine,
                                                       "settings": asdict(settings), **meta})
@@ -172,9 +177,9 @@ def test_interrupted_imported_and_adaptive_runs_do_not_scale_the_estimate(tmp_pa
     earlier_run(tmp_path, "m", cases, 30, Settings(threads=2, budget_s=0.5, quick=True, processes=1,
                                                    precision=0.02), monkeypatch)
     (tmp_path / "m" / "20260109T000000Z-beef.parquet").write_bytes(b"PAR1 not a parquet file")
-    assert plan.calibration(tmp_path / "m") == []
+    assert estimate.calibration(tmp_path / "m") == []
     earlier_run(tmp_path, "m", cases, 5, quick, monkeypatch)
-    scales = plan.calibration(tmp_path / "m")
+    scales = estimate.calibration(tmp_path / "m")
     assert len(scales) == 1
-    model = plan.model_seconds(plan.sizes(jobs()), quick)
+    model = estimate.model_seconds(estimate.sizes(jobs()), quick)
     assert scales[0] * model == pytest.approx(300)

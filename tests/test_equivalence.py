@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import as64, central_differences
 
-from bench.discovery import load_file
-from bench.equivalence import relative_error
-from bench.spec import Problem
+from bench.catalog.loader import load_file
+from bench.core.contract import Problem
+from bench.measure.equivalence import relative_error
 
 SUITE_FILE = Path(__file__).resolve().parent.parent / "suites" / "mlp_regression.py"
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import bench_cli, write_run
 
 import bench
-from bench.spec import Record
+from bench.core.records import Record
 
 
 def test_csv_holds_the_measured_table(tmp_path):
@@ -99,8 +99,8 @@ def write_memory_run(path: Path) -> Path:
 
     import numpy as np
 
-    from bench.spec import Record
-    from bench.store import ResultsWriter
+    from bench.core.records import Record
+    from bench.store.writer import ResultsWriter
 
     rng = np.random.default_rng(0)
     records = []
@@ -212,7 +212,7 @@ def test_a_native_pytest_benchmark_file_imports_with_R(tmp_path, data):
     import numpy as np
 
     import bench
-    from bench.report import data as report_data
+    from bench.present.report import data as report_data
 
     doc = native_document(data)
     path = tmp_path / "native.json"
@@ -238,7 +238,7 @@ def test_a_native_pytest_benchmark_file_imports_with_R(tmp_path, data):
 
 def test_an_exported_run_imports_with_R_flops_and_a_verdict(tmp_path):
     import bench
-    from bench.report import data as report_data
+    from bench.present.report import data as report_data
 
     run = write_memory_run(tmp_path / "m" / "r1.parquet")
     out = tmp_path / "pb.json"
@@ -261,7 +261,7 @@ def test_an_exported_run_imports_with_R_flops_and_a_verdict(tmp_path):
 @pytest.mark.parametrize("target", ["empty", "dir", "under-a-file", "the-run", "a-results-file"])
 def test_export_output_that_cannot_be_written_is_refused_before_reading(tmp_path, capsys, target):
     """Issue #9 item 13: export -o '', -o DIR, -o afile/x.md; and never onto results (item 10)."""
-    from bench import cli
+    from bench.cli import main as cli
 
     run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
     other = write_run(tmp_path / "m" / "r2.parquet", "m", 1.0)
@@ -280,7 +280,7 @@ def test_export_output_that_cannot_be_written_is_refused_before_reading(tmp_path
 
 
 def test_export_writes_into_a_new_folder_and_through_a_device(tmp_path, capsys):
-    from bench import cli
+    from bench.cli import main as cli
 
     run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
     out = tmp_path / "new" / "deeper" / "t.csv"
@@ -308,8 +308,8 @@ def test_csv_neutralises_cells_a_spreadsheet_would_run(tmp_path):
 def test_pytest_benchmark_export_leaves_out_rows_without_samples_and_says_so(tmp_path, capsys):
     import dataclasses
 
-    from bench import cli
-    from bench.store import ResultsWriter
+    from bench.cli import main as cli
+    from bench.store.writer import ResultsWriter
 
     run = write_run(tmp_path / "m" / "r1.parquet", "m", 1.0)
     rows = [dataclasses.replace(r, samples_s=() if r.case == "b" else r.samples_s)

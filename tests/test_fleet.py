@@ -1,4 +1,4 @@
-"""bench.fleet: choosing machines, reading progress, settling each machine's outcome."""
+"""bench.execute.fleet: choosing machines, reading progress, settling each machine's outcome."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bench import fleet
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.execute import fleet
 
 
 class FakeClient:

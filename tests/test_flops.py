@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, installed, torch_flop_counts
 
-from bench.discovery import load_dir
+from bench.catalog.discovery import load_dir
 
 SUITES, _ = load_dir(ROOT / "suites")
 CASES = [pytest.param(s, c, id=f"{s.name}[{c.id}]") for s in SUITES for c in s.cases(quick=True)]

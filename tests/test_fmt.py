@@ -1,4 +1,4 @@
-"""bench.fmt: numbers for people."""
+"""bench.present.fmt: numbers for people."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench import fmt
+from bench.present import fmt
 
 
 @pytest.mark.parametrize(("x", "text"), [(0.0724, "0.0724"), (1.86, "1.86"), (16.0, "16.0"), (142.0, "142"),

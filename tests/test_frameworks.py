@@ -21,9 +21,9 @@ from conftest import (
     phase,
 )
 
-from bench import frameworks
-from bench.discovery import load_file
-from bench.equivalence import relative_error
+from bench import backends
+from bench.catalog.loader import load_file
+from bench.measure.equivalence import relative_error
 
 INTERFACE = ("available", "version", "configure", "devices", "resolve_device", "to_device",
              "to_numpy", "sync", "implement")
@@ -40,12 +40,12 @@ def build(name: str, mode: str | None = None):
 
 def test_modules_mirror_one_interface():
     for name in FRAMEWORKS:
-        mod = frameworks.get(name)
+        mod = backends.get(name)
         missing = [f for f in INTERFACE if not callable(getattr(mod, f, None))]
         assert not missing, f"{name} lacks {missing}"
         assert mod.DEFAULT_MODE in mod.MODES
         assert name == mod.NAME
-    assert sorted((n, m) for n in FRAMEWORKS for m in frameworks.get(n).MODES) == sorted(MODES)
+    assert sorted((n, m) for n in FRAMEWORKS for m in backends.get(n).MODES) == sorted(MODES)
     # MODES (what the tests run over) is built from the modules: pin the modes themselves too.
     assert sorted(MODES) == sorted([("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),
                                     ("tensorflow", "xla"), ("tensorflow", "eager"), ("jax", "jit")])
@@ -109,10 +109,10 @@ def test_three_frameworks_agree_with_each_other():
 
 @each_framework
 def test_missing_cuda_is_reported_not_raised_as_crash(name):
-    fw = frameworks.get(name)
+    fw = backends.get(name)
     if "cuda:0" in fw.devices():
         pytest.skip("this machine has a GPU")
-    with pytest.raises(frameworks.DeviceUnavailable, match=r"(?i)(cuda|gpu)"):
+    with pytest.raises(backends.DeviceUnavailable, match=r"(?i)(cuda|gpu)"):
         fw.resolve_device("cuda:0")
 
 

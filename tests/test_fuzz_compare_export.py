@@ -22,9 +22,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import cli
-from bench.spec import PHASES, STATUSES, Record
-from bench.store import ResultsWriter
+from bench.cli import main as cli
+from bench.core.records import PHASES, STATUSES, Record
+from bench.store.writer import ResultsWriter
 
 # Each example writes three files and compares them in full: 20 keep the test at a few seconds.
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

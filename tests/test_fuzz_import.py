@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import bench
-from bench import cli
-from bench.spec import PHASES
+from bench.cli import main as cli
+from bench.core.records import PHASES
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import bench
-from bench import cli, store
-from bench.errors import UserError
-from bench.spec import PHASES, Record
+from bench.cli import main as cli
+from bench.core.errors import UserError
+from bench.core.records import PHASES, Record
+from bench.store import schema
 
 RUN = "20260101T000000Z-fuzz"
 TYPES = {f.name: f.type for f in fields(Record)}
@@ -112,7 +113,7 @@ metadata = st.one_of(st.just(json.dumps(GOOD_META).encode()), raw_metadata)
 
 
 def _column(name: str, values: list[Any], kind: str | None) -> pa.Array:
-    want = store.SCHEMA.field(name).type if name in TYPES else pa.string()
+    want = schema.SCHEMA.field(name).type if name in TYPES else pa.string()
     if kind is None:
         try:
             return pa.array(values, type=want)
@@ -154,7 +155,7 @@ def build_file(path: Path, ops: list[tuple], raw: bytes | None) -> None:
     arrays = {name: _column(name, [r.get(name, "x") for r in rows], kind) for name, kind in kinds.items()}
     table = pa.table(arrays)
     if raw is not None:
-        table = table.replace_schema_metadata({store.METADATA_KEY: raw})
+        table = table.replace_schema_metadata({schema.METADATA_KEY: raw})
     try:
         pq.write_table(table, path)
     except (pa.ArrowException, ValueError, TypeError):

@@ -15,12 +15,13 @@ import pytest
 from conftest import TEST_SUITES, bench_cli, installed
 
 import bench
-from bench import frameworks, gpu_state
-from bench.device import Device, flush_bytes, nvml_index
-from bench.discovery import load_file
-from bench.equivalence import relative_error
-from bench.timing import Timer, TimingConfig
-from bench.worker import Worker
+from bench import backends
+from bench.catalog.loader import load_file
+from bench.core.device import Device, flush_bytes, nvml_index
+from bench.measure import gpu_state
+from bench.measure.equivalence import relative_error
+from bench.measure.timing import Timer, TimingConfig
+from bench.measure.worker import Worker
 
 pytestmark = pytest.mark.gpu
 SUITE = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
@@ -32,10 +33,10 @@ GPU_FRAMEWORKS = ["torch", "jax", "tensorflow"]
 def cuda_or_skip(name: str):
     if not installed(name):
         pytest.skip(f"{name} not installed")
-    fw = frameworks.get(name)
+    fw = backends.get(name)
     try:
         return fw, fw.resolve_device(Device("cuda", 0))[0]
-    except frameworks.DeviceUnavailable as exc:
+    except backends.DeviceUnavailable as exc:
         pytest.skip(str(exc))
 
 
@@ -109,7 +110,7 @@ def keep_affinity():
 @pytest.mark.parametrize("name", GPU_FRAMEWORKS)
 def test_matmul_peak_is_measured_on_the_gpu(name, keep_affinity):
     cuda_or_skip(name)
-    worker = Worker({"framework": name, "device": "cuda:0", "mode": frameworks.get(name).DEFAULT_MODE,
+    worker = Worker({"framework": name, "device": "cuda:0", "mode": backends.get(name).DEFAULT_MODE,
                      "settings": {"threads": 1}, "run_id": "t", "machine": "m"}, lambda e: None)
     assert worker.start()
     # Any GPU of this decade multiplies float32 faster than 1 TFLOP/s.

@@ -1,4 +1,4 @@
-"""bench.gpu_state against a fake pynvml: no GPU or NVIDIA driver needed."""
+"""bench.measure.gpu_state against a fake pynvml: no GPU or NVIDIA driver needed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bench import gpu_state
-from bench.gpu_state import snapshot, summary, throttled
+from bench.measure import gpu_state
+from bench.measure.gpu_state import snapshot, summary, throttled
 
 
 class NVMLError(Exception):
@@ -220,5 +220,5 @@ def test_summary_is_sorted_json():
 
 
 def test_import_bench_does_not_import_pynvml():
-    code = "import bench, sys; import bench.gpu_state; assert 'pynvml' not in sys.modules"
+    code = "import bench, sys; import bench.measure.gpu_state; assert 'pynvml' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

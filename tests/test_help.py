@@ -13,9 +13,9 @@ import shlex
 import pytest
 from conftest import bench_cli
 
-from bench import cli
+from bench.cli import main as cli
 
-# What each command really returns (bench.cli, and the command's handler).
+# What each command really returns (bench.cli.main, and the command's handler).
 EXIT_CODES = {
     "": {0, 1, 2, 3, 130},
     "run": {0, 1, 2, 3, 130},

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from conftest import bench_cli
 
-from bench import cli
-from bench.errors import UserError
+from bench.cli import main as cli
+from bench.core.errors import UserError
 
 
 def stats(median: float, rounds: int = 5, data: bool = True) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def test_a_foreign_benchmark_beside_bench_ones_is_skipped_with_a_message(tmp_pat
 
 
 def test_a_file_larger_than_the_cap_is_refused_without_reading_it(tmp_path, capsys):
-    from bench import importer
+    from bench.interop import importer
 
     big = tmp_path / "big.json"
     with open(big, "wb") as fh:  # sparse: nothing is written, nothing read
@@ -193,7 +193,7 @@ def test_a_file_larger_than_the_cap_is_refused_without_reading_it(tmp_path, caps
 def test_a_pipe_is_read_up_to_the_cap(tmp_path):
     import threading
 
-    from bench import importer
+    from bench.interop import importer
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -91,8 +91,8 @@ def test_torch_compile_workers_do_not_run_beside_the_timed_rounds(monkeypatch):
     background during the first compiled case's rounds, and bench flagged its own
     workers as 1.01 CPU of other processes. The worker compiles in-process instead,
     unless the user chose otherwise."""
-    from bench.runner import worker_env
-    from bench.spec import Settings
+    from bench.core.settings import Settings
+    from bench.execute.runner import worker_env
 
     monkeypatch.delenv("TORCHINDUCTOR_COMPILE_THREADS", raising=False)
     assert worker_env(Settings(threads=2))["TORCHINDUCTOR_COMPILE_THREADS"] == "1"

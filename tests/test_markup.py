@@ -23,9 +23,11 @@ from rich.console import Console
 from test_user_suites import HEADER
 
 import bench
-from bench import console, store
-from bench.runner import Job, JobOutcome
-from bench.spec import Record
+from bench import store
+from bench.core.records import Record
+from bench.execute.jobs import Job
+from bench.execute.runner import JobOutcome
+from bench.present import console
 
 RAISES = HEADER + textwrap.dedent("""
     def loss_jax(params, X, y):

@@ -13,10 +13,13 @@ import pytest
 from conftest import TEST_SUITES
 from fake_worker import Workers, cases_played, fake_framework, measure
 
-from bench import cli, console, frameworks, runner, store
-from bench.commands.run import short_of_precision
-from bench.discovery import load_file
-from bench.spec import Record
+from bench import backends, store
+from bench.catalog.loader import load_file
+from bench.cli import main as cli
+from bench.cli.run import short_of_precision
+from bench.core.records import Record
+from bench.execute import runner
+from bench.present import console
 
 # R of each process of the first case: they scatter. The other cases' processes agree.
 SPREAD = (2.0, 2.6, 1.7, 2.4, 2.1, 2.3, 1.9)
@@ -53,7 +56,7 @@ def process_script(counter: list[int]):
 def run(monkeypatch, tmp_path):
     """``bench run`` of the tiny suite in-process with scripted processes; its rows by case and phase."""
     tiny = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
-    monkeypatch.setattr(frameworks, "get", lambda name: fake_framework(tiny.module.reference))
+    monkeypatch.setattr(backends, "get", lambda name: fake_framework(tiny.module.reference))
     monkeypatch.setattr(console, "out", console.SafeConsole(file=io.StringIO(), width=100, color_system=None))
 
     def go(*extra: str) -> tuple[int, dict]:

@@ -1,4 +1,4 @@
-"""bench.memory: the resident-set peak of one call (Linux)."""
+"""bench.measure.memory: the resident-set peak of one call (Linux)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import memory
+from bench.measure import memory
 
 
 def needs_rss():

@@ -22,8 +22,8 @@ import json, sys
 sys.path.insert(0, "tests")
 from pathlib import Path
 from conftest import implement_suite
-from bench.discovery import load_file
-from bench.frameworks import tensorflow as tfmod
+from bench.catalog.discovery import load_file
+from bench.backends import tensorflow as tfmod
 s = load_file(Path("suites/mlp_regression.py"))
 out = {"method": tfmod.MEMORY_METHOD["cpu"]}
 for depth in (1, 4):

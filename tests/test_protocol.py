@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench import protocol as proto
-from bench.spec import PHASES, STATUSES, Record, Settings
+from bench.core.records import PHASES, STATUSES, Record
+from bench.core.settings import Settings
+from bench.measure import protocol as proto
 
 
 def record(**kw) -> Record:

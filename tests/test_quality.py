@@ -1,4 +1,4 @@
-"""bench.quality: each rule flags what it should, and only that."""
+"""bench.stats.quality: each rule flags what it should, and only that."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from bench import quality
-from bench.spec import Record
+from bench.core.records import Record
+from bench.stats import quality
 
 BASE = dict(run_id="r", machine="m", suite="s", case="c", params="{}", framework="torch",
             framework_version="1", mode="eager", device="cpu", status="ok",

@@ -38,7 +38,7 @@ def test_tutorial_flops_match_torch_flop_counter(tmp_path):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from bench.discovery import load_file
+    from bench.catalog.loader import load_file
 
     (tmp_path / "softsign.py").write_text(tutorial_code())
     suite = load_file(tmp_path / "softsign.py")
@@ -73,7 +73,7 @@ def results_snippet() -> str:
 def write_rows(root, run_id: str, machine: str, rows: list[tuple[str, str, str, str, float]]) -> None:
     """A stored run of gradient rows (suite, case, mode, device, R); the cases' ids are shared."""
     from bench import store
-    from bench.spec import Record
+    from bench.core.records import Record
 
     writer = store.new_run(root, machine, run_id, {"run_id": run_id, "machine": machine})
     writer.append([Record(run_id=run_id, machine=machine, suite=suite, case=case, params='{"batch": 8}',

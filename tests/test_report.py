@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, bench_cli
 
-from bench import report
-from bench.report import data as report_data
-from bench.report.figures import FIGURES
-from bench.spec import Record
-from bench.store import ResultsWriter
+from bench.core.records import Record
+from bench.present import report
+from bench.present.report import data as report_data
+from bench.present.report.figures import FIGURES
+from bench.store.writer import ResultsWriter
 
 RUN_ID = "20260102T030405Z-beef"
 EVIL_MACHINE = "<script>alert(1)</script>"
@@ -113,7 +113,7 @@ def test_the_verdict_comes_first_with_r_and_its_ci(page):
     verdict = page.index('<section id="verdict">')
     assert verdict < page.index('<section id="figures">') < page.index('<section id="cases">')
     # torch eager on the CPU: R = 2.0, 2.1, 2.2, 2.1, 2.1 -> median 2.1
-    # The terminal's verdict line, word for word (bench.verdict).
+    # The terminal's verdict line, word for word (bench.stats.gradient_cost).
     m = re.search(r"<strong>torch eager · cpu: the gradient costs 2\.1× the forward pass "
                   r"\[(\d\.\d), (\d\.\d)\] \(5 cases\); FLOP theory 2\.5×</strong>", page)
     assert m, page[verdict:verdict + 3000]
@@ -212,7 +212,7 @@ def test_all_rows_failed_still_renders(tmp_path):
 
 
 def test_import_bench_imports_no_plotting():
-    code = ("import sys, bench, bench.cli; bench.cli.build_parser(); "
+    code = ("import sys, bench, bench.cli.main; bench.cli.main.build_parser(); "
             "bad = [m for m in ('matplotlib', 'jinja2') if m in sys.modules]; "
             "sys.exit(str(bad) if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from test_report import drawn_figures, write_results
 
-from bench import report
-from bench.report.figures import FIGURES
-from bench.store import ResultsWriter
+from bench.present import report
+from bench.present.report.figures import FIGURES
+from bench.store.writer import ResultsWriter
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

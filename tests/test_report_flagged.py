@@ -7,8 +7,8 @@ import dataclasses
 import pandas as pd
 from test_report import records
 
-from bench.report import data as report_data
-from bench.report import figures
+from bench.present.report import data as report_data
+from bench.present.report import figures
 
 
 def figure(rows) -> figures.Panels:

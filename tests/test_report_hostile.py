@@ -17,10 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import bench_cli
 
-from bench import report, store
-from bench.errors import UserError
-from bench.spec import Record
-from bench.store import ResultsWriter
+from bench import store
+from bench.core.errors import UserError
+from bench.core.records import Record
+from bench.present import report
+from bench.store import schema
+from bench.store.writer import ResultsWriter
 
 RUN = "20260102T030405Z-0123456789abcdef"
 CASES = 11
@@ -166,7 +168,7 @@ def test_a_failed_write_leaves_no_temporary_file(run_file, tmp_path, monkeypatch
 
 def _break(path: Path, raw: bytes) -> Path:
     table = pq.read_table(path)
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: raw}), path)
+    pq.write_table(table.replace_schema_metadata({schema.METADATA_KEY: raw}), path)
     return path
 
 
@@ -221,7 +223,7 @@ def test_a_run_without_flops_but_with_first_calls_renders(tmp_path):
 @pytest.mark.parametrize("params", ["[" * 100_000 + "]" * 100_000, '{"n": 1' + "0" * 400 + "}", "null", "{"],
                          ids=["deep", "huge-integer", "null", "truncated"])
 def test_case_params_of_any_text_is_a_dict(params):
-    from bench.report import data
+    from bench.present.report import data
 
     assert data.case_params("not-a-grid-id", params) == {}
 
@@ -231,7 +233,7 @@ def test_sizes_that_divide_by_zero_read_as_missing():
 
     import pandas as pd
 
-    from bench.report import data
+    from bench.present.report import data
 
     row = Record(run_id=RUN, machine="box", suite="s", case="n=1", params="{}", framework="torch",
                  framework_version="2", mode="eager", device="cpu", phase="gradient", status="ok",
@@ -245,7 +247,7 @@ def test_a_verdict_with_an_unbounded_interval_renders_without_it():
     rounded text (the rounding overflowed: OverflowError)."""
     import pandas as pd
 
-    from bench.report import data
+    from bench.present.report import data
 
     base = dict(run_id=RUN, machine="box", suite="s", case="n=1", params="{}", framework="torch",
                 framework_version="2", mode="eager", device="cpu", status="ok")

@@ -1,5 +1,5 @@
 """Issue 11, items 6-9: what the report page shows first, on a laptop and a phone, for one run and
-for several machines; labels that agree with their numbers; the verdict from bench.verdict."""
+for several machines; labels that agree with their numbers; the verdict from bench.stats.gradient_cost."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from test_report import RUN_ID, figure_html, records
 
-from bench import report
-from bench.console import quality_warning
-from bench.report import data as report_data
-from bench.report import figures, machines
-from bench.spec import Record
-from bench.store import ResultsWriter
-from bench.verdict import verdicts as terminal_verdicts
+from bench.core.records import Record
+from bench.present import report
+from bench.present.console import quality_warning
+from bench.present.report import data as report_data
+from bench.present.report import figures, machines
+from bench.stats.gradient_cost import verdicts as terminal_verdicts
+from bench.store.writer import ResultsWriter
 
 OTHER_RUN = "20260103T040506Z-cafe"
 

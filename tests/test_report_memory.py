@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from test_report import RUN_ID, figure_html, records
 
-from bench import report
-from bench.report import data as report_data
-from bench.spec import Record
-from bench.store import ResultsWriter
+from bench.core.records import Record
+from bench.present import report
+from bench.present.report import data as report_data
+from bench.store.writer import ResultsWriter
 
 # (batch, width, depth): the centre, a depth sweep and a batch sweep.
 CENTRE = (256, 256, 2)

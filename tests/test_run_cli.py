@@ -22,11 +22,14 @@ from conftest import ROOT, TEST_SUITES, bench_cli, needs
 from fake_worker import ENV, Workers, cases_of, fake_framework, measure
 
 import bench
-from bench import cli, discovery, frameworks, runner, store
-from bench import protocol as proto
-from bench.commands import run as run_command
+from bench import backends, store
+from bench.catalog import loader
+from bench.cli import main as cli
+from bench.cli import run as run_command
+from bench.execute import runner
+from bench.measure import protocol as proto
 
-TINY = discovery.load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
+TINY = loader.load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
@@ -133,7 +136,7 @@ def healthy(link):
 @pytest.fixture
 def fake_run(monkeypatch, tmp_path):
     """``bench run`` in-process over the tiny suite with a fake torch; returns (run, workers)."""
-    monkeypatch.setattr(frameworks, "get", lambda name: fake_framework(TINY.module.reference))
+    monkeypatch.setattr(backends, "get", lambda name: fake_framework(TINY.module.reference))
 
     def start(*scripts):
         workers = Workers(*scripts)

@@ -2,7 +2,7 @@
 
 The scripts play a worker in a thread (``fake_worker.FakeLink``): no
 subprocess and no framework, so each test takes a fraction of a second.
-The last tests run the real ``bench.worker.Worker`` in that thread, with a
+The last tests run the real ``bench.measure.worker.Worker`` in that thread, with a
 framework stand-in whose calls sleep.
 """
 
@@ -17,13 +17,17 @@ import pytest
 from conftest import TEST_SUITES
 from fake_worker import ENV, Workers, cases_of, fake_framework, measure, rows
 
-from bench import discovery, frameworks, runner, worker
-from bench import protocol as proto
-from bench.spec import PHASES, Settings
+from bench import backends
+from bench.catalog import loader
+from bench.core.records import PHASES
+from bench.core.settings import Settings
+from bench.execute import jobs, runner
+from bench.measure import protocol as proto
+from bench.measure import worker
 
-SUITE = discovery.load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
+SUITE = loader.load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
 CASES = tuple(SUITE.cases(quick=True))  # batch 8, then batch 16
-JOB = runner.Job("torch", "cpu", "eager", ((SUITE, CASES),))
+JOB = jobs.Job("torch", "cpu", "eager", ((SUITE, CASES),))
 
 
 class Observer:
@@ -43,7 +47,7 @@ class Observer:
         self.calls.append(("job_finished", outcome.crashed))
 
 
-def run(monkeypatch, *scripts, timeout_s: float = 2.0, job: runner.Job = JOB, on_records=None):
+def run(monkeypatch, *scripts, timeout_s: float = 2.0, job: jobs.Job = JOB, on_records=None):
     """run_job over ``job`` with workers that play ``scripts``: (outcome, stored rows, workers, observer)."""
     workers = Workers(*scripts)
     monkeypatch.setattr(runner, "start_worker", workers)
@@ -288,7 +292,7 @@ def keep_affinity():
 
 
 def real_worker(link):
-    """The worker's own loop (bench.worker.serve) on the fake link."""
+    """The worker's own loop (bench.measure.worker.serve) on the fake link."""
     job = link.job()
     worker.serve(job, link.emit, link.go_ahead)
     link.emit(proto.Done())
@@ -300,7 +304,7 @@ def quick_job(budget_s: float = 0.02) -> Settings:
 
 
 def run_real(monkeypatch, fw, timeout_s):
-    monkeypatch.setattr(frameworks, "get", lambda name: fw)
+    monkeypatch.setattr(backends, "get", lambda name: fw)
     workers = Workers(real_worker)
     monkeypatch.setattr(runner, "start_worker", workers)
     stored: list = []
@@ -311,7 +315,7 @@ def run_real(monkeypatch, fw, timeout_s):
 
 def test_worker_run_case_measures_every_phase_in_process(monkeypatch, keep_affinity):
     fw = fake_framework(SUITE.module.reference)
-    monkeypatch.setattr(frameworks, "get", lambda name: fw)
+    monkeypatch.setattr(backends, "get", lambda name: fw)
     events = []
     job = proto.WorkerJob(framework="torch", device="cpu", mode="eager", run_id="r", machine="m",
                           settings=quick_job())

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench import batch, compare, report, stats
-from bench.report import data as report_data
+from bench.present import report
+from bench.present.report import data as report_data
+from bench.stats import bootstrap, change, intervals
 
 PHASES = ("forward", "gradient", "step")
 
@@ -52,16 +53,16 @@ def test_batched_verdicts_equal_the_one_row_test_and_medians(pairs):
     from scipy import stats as sps
 
     base, new = [np.array(a) for a, _ in pairs], [np.array(b) for _, b in pairs]
-    value, low, high, p, call = compare.verdicts(base, new)
+    value, low, high, p, call = change.verdicts(base, new)
     for i, (a, b) in enumerate(zip(base, new, strict=True)):
         if len(a) and len(b):
             assert value[i] == np.median(a) / np.median(b)
-        if len(a) >= compare.MIN_SAMPLES and len(b) >= compare.MIN_SAMPLES:
+        if len(a) >= change.MIN_SAMPLES and len(b) >= change.MIN_SAMPLES:
             assert p[i] == pytest.approx(float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue),
                                          rel=1e-9, abs=1e-12)
             assert low[i] <= high[i]
         else:
-            assert math.isnan(p[i]) and call[i] in compare.UNTESTED
+            assert math.isnan(p[i]) and call[i] in change.UNTESTED
 
 
 def test_batched_intervals_agree_with_the_row_bootstrap():
@@ -69,14 +70,14 @@ def test_batched_intervals_agree_with_the_row_bootstrap():
     rng = np.random.default_rng(3)
     rows = [1e-3 * rng.lognormal(0, 0.1, n) for n in (5, 20, 20, 31)]
     others = [1e-3 * rng.lognormal(0, 0.1, n) for n in (7, 20, 15, 31)]
-    value, low, high = batch.ratio_of_medians(rows, others)
+    value, low, high = bootstrap.ratio_of_medians(rows, others)
     for i, (a, b) in enumerate(zip(rows, others, strict=True)):
-        ci = stats.ratio_of_medians(a, b)
+        ci = intervals.ratio_of_medians(a, b)
         assert value[i] == pytest.approx(ci.value, rel=1e-12)
         assert low[i] == pytest.approx(ci.low, rel=0.05) and high[i] == pytest.approx(ci.high, rel=0.05)
-    med, mlo, mhi = batch.median_cis(rows)
+    med, mlo, mhi = bootstrap.median_cis(rows)
     for i, a in enumerate(rows):
-        ci = stats.median_ci(a)
+        ci = intervals.median_ci(a)
         assert med[i] == ci.value
         assert mlo[i] == pytest.approx(ci.low, rel=0.05) and mhi[i] == pytest.approx(ci.high, rel=0.05)
 
@@ -84,8 +85,8 @@ def test_batched_intervals_agree_with_the_row_bootstrap():
 @pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")
 def test_a_nan_among_the_samples_falls_back_to_the_row_bootstrap():
     a = np.array([1.0, 2.0, math.nan, 3.0])
-    value, low, high = batch.ratio_of_medians([a, np.ones(4)], [np.ones(4), np.ones(4)])
-    ci = stats.ratio_of_medians(a, np.ones(4))
+    value, low, high = bootstrap.ratio_of_medians([a, np.ones(4)], [np.ones(4), np.ones(4)])
+    ci = intervals.ratio_of_medians(a, np.ones(4))
     assert math.isnan(value[0]) and math.isnan(ci.value)
     assert low[1] == high[1] == 1.0
 
@@ -98,8 +99,8 @@ def test_comparing_thousands_of_cases_takes_seconds_not_minutes():
     base = synthetic(1000)
     new = synthetic(1000, seed=1, factor=1.3)
     start = time.perf_counter()
-    table, unmatched = compare.compare(base, new)
-    ratios = compare.compare_ratios(base, new)
+    table, unmatched = change.compare(base, new)
+    ratios = change.compare_ratios(base, new)
     elapsed = time.perf_counter() - start
     assert len(table) == 3000 and unmatched.empty and len(ratios) == 1000
     assert (table.verdict == "slower").all()
@@ -120,25 +121,25 @@ def test_large_compare_keeps_the_calls_of_every_kind_of_row():
     new.loc[bare, "median_s"] = new.loc[bare, "median_s"] * 3  # a slowdown seen by the medians alone
     shaky = new.case.isin([f"batch={i}" for i in range(16, 21)])
     new.loc[shaky, "quality"] = "unreliable"
-    table, _ = compare.compare(base, new)
+    table, _ = change.compare(base, new)
     calls = table.set_index("case").verdict
     assert set(calls[[f"batch={i}" for i in range(1, 11)]]) == {"faster"}
-    assert set(calls[[f"batch={i}" for i in range(11, 16)]]) == {compare.NO_SAMPLES}
-    assert set(calls[[f"batch={i}" for i in range(16, 21)]]) == {compare.INCONCLUSIVE}
+    assert set(calls[[f"batch={i}" for i in range(11, 16)]]) == {change.NO_SAMPLES}
+    assert set(calls[[f"batch={i}" for i in range(16, 21)]]) == {change.INCONCLUSIVE}
     assert set(calls[[f"batch={i}" for i in range(21, 41)]]) == {"no significant change"}
-    untested = table[table.verdict == compare.NO_SAMPLES]
+    untested = table[table.verdict == change.NO_SAMPLES]
     assert np.allclose(untested.speedup, untested.base_median_s / untested.new_median_s)
     assert untested.speedup_ci_low.isna().all() and untested.p_value.isna().all()
     # Every row counts for --fail-on-regression, however the terminal shows them.
-    assert set(compare.regressions(table, 0.05).case) == {f"batch={i}" for i in range(11, 16)}
+    assert set(change.regressions(table, 0.05).case) == {f"batch={i}" for i in range(11, 16)}
 
 
 def test_the_summary_counts_every_row_once():
     base = synthetic(300)
     new = synthetic(300, seed=1, factor=0.5)
-    table, _ = compare.compare(base, new)
-    s = compare.summary(table)
-    assert list(s.columns[:5]) == list(compare.SUMMARY_KEYS)
+    table, _ = change.compare(base, new)
+    s = change.summary(table)
+    assert list(s.columns[:5]) == list(change.SUMMARY_KEYS)
     assert s.cases.sum() == len(table) == 900
     assert (s.faster == s.cases).all()
     assert (s[["slower", "no_change", "inconclusive", "untested"]] == 0).all().all()
@@ -197,7 +198,7 @@ def test_the_median_ci_over_many_cases_is_the_order_statistic_one():
     x = rng.lognormal(0, 0.5, report_data.BOOTSTRAP_LIMIT + 1)
     lo, hi = report_data.bootstrap_median_ci(x)
     assert lo < np.median(x) < hi
-    boot = stats.median_ci(x)
+    boot = intervals.median_ci(x)
     assert lo == pytest.approx(boot.low, rel=0.02) and hi == pytest.approx(boot.high, rel=0.02)
 
 
@@ -205,10 +206,10 @@ def test_the_median_ci_over_many_cases_is_the_order_statistic_one():
 
 
 def pooled_one_by_one(df: pd.DataFrame) -> pd.DataFrame:
-    """compare.pooled as it was, one group at a time: the reference the grouped one must match."""
+    """change.pooled as it was, one group at a time: the reference the grouped one must match."""
     ok = df[df.status == "ok"]
     out = [df[df.status != "ok"]]
-    keys = [k for k in compare.KEYS if k in df.columns]
+    keys = [k for k in change.KEYS if k in df.columns]
     for _, group in ok.groupby(keys, sort=False, dropna=False):
         last = group.iloc[[-1]].copy()
         if len(group) > 1:
@@ -216,7 +217,7 @@ def pooled_one_by_one(df: pd.DataFrame) -> pd.DataFrame:
             whole = all(len(p) for p in parts)
             samples = np.concatenate(parts) if whole else np.array([], dtype=float)
             last["samples_s"] = pd.Series([samples], index=last.index, dtype=object)
-            last["median_s"] = (stats.median(samples) if whole
+            last["median_s"] = (intervals.median(samples) if whole
                                 else float(np.median(group.median_s.astype(float))))
             levels = [q for q in ("unreliable", "noisy", "good") if (group.quality == q).any()]
             last["quality"] = levels[0] if levels else last["quality"].iloc[0]
@@ -233,7 +234,7 @@ def test_pooling_in_one_pass_equals_pooling_case_by_case(rows):
                         "dtype": "float32", "phase": phase, "status": status, "quality": quality,
                         "median_s": 1.0 + i, "samples_s": np.arange(n, dtype=float) + i, "run_id": f"r{i}"}
                        for i, (c, phase, status, quality, n) in enumerate(rows)])
-    got, want = compare.pooled(df), pooled_one_by_one(df)
+    got, want = change.pooled(df), pooled_one_by_one(df)
     assert list(got.columns) == list(want.columns) and len(got) == len(want)
     for col in ("case", "phase", "status", "quality", "run_id"):
         assert got[col].tolist() == want[col].tolist(), col
@@ -245,7 +246,7 @@ def test_pooling_in_one_pass_equals_pooling_case_by_case(rows):
 def test_pooling_two_runs_of_thousands_of_cases_takes_seconds():
     runs = pd.concat([synthetic(3000, run_id="r1"), synthetic(3000, seed=1, run_id="r2")], ignore_index=True)
     start = time.perf_counter()
-    out = compare.pooled(runs)
+    out = change.pooled(runs)
     elapsed = time.perf_counter() - start
     assert len(out) == 9000 and (out.samples_s.map(len) == 40).all()
     assert elapsed < 5, f"pooling 18,000 rows took {elapsed:.1f} s"

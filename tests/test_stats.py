@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from bench import stats
-from bench.stats import Interval, iqr, median, median_ci, paired_difference, paired_ratio
+from bench.stats import intervals
+from bench.stats.intervals import Interval, iqr, median, median_ci, paired_difference, paired_ratio
 
 
 def test_median_odd_even_and_empty():
@@ -33,7 +33,7 @@ def test_interval_contains_and_width():
     assert 1.0 in i and 3.5 in i and 2.0 in i
     assert 0.99 not in i and 3.51 not in i
     assert i.width == 2.5
-    assert i.level == stats.CONFIDENCE
+    assert i.level == intervals.CONFIDENCE
     assert 1.0 not in Interval(1.0, math.nan, math.nan)
 
 
@@ -168,7 +168,7 @@ def test_paired_difference_cancels_shared_additive_drift(seed):
 
 def test_median_ci_coverage_is_near_95_percent(monkeypatch):
     """Over many independent runs the 95% interval should hold the true median ~95% of the time."""
-    monkeypatch.setattr(stats, "N_RESAMPLES", 500)
+    monkeypatch.setattr(intervals, "N_RESAMPLES", 500)
     sigma, n, runs = 0.5, 25, 200
     true_median = 1.0  # of lognormal(mu=0, sigma): exp(mu)
     hits = 0
@@ -184,8 +184,8 @@ def test_median_ci_coverage_is_near_95_percent(monkeypatch):
 
 def test_one_process_is_the_ordinary_bootstrap():
     x = np.random.default_rng(1).lognormal(size=25)
-    assert stats.process_median_ci([x]) == median_ci(x)
-    assert stats.process_median_ci([x, []]) == median_ci(x)  # an empty process adds nothing
+    assert intervals.process_median_ci([x]) == median_ci(x)
+    assert intervals.process_median_ci([x, []]) == median_ci(x)  # an empty process adds nothing
 
 
 def test_processes_that_disagree_widen_the_interval_to_cover_them():
@@ -193,7 +193,7 @@ def test_processes_that_disagree_widen_the_interval_to_cover_them():
     # Three processes whose medians differ by 10 %, each with tight rounds.
     groups = [m * (1 + 0.005 * rng.standard_normal(20)) for m in (1.0, 1.1, 0.95)]
     flat = median_ci(np.concatenate(groups))
-    nested = stats.process_median_ci(groups)
+    nested = intervals.process_median_ci(groups)
     assert nested.value == flat.value
     assert nested.width > 3 * flat.width
     assert nested.low <= 0.96 and nested.high >= 1.09
@@ -201,7 +201,7 @@ def test_processes_that_disagree_widen_the_interval_to_cover_them():
 
 def test_the_interval_over_processes_is_a_t_interval_of_their_log_medians():
     groups = [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [4.0, 4.0, 4.0]]
-    ci = stats.process_median_ci(groups)
+    ci = intervals.process_median_ci(groups)
     # log medians 0, log 2, log 4: standard deviation log 2; t(2) = 4.303.
     half = 4.302653 * math.log(2) / math.sqrt(3)
     assert ci.value == 2.0
@@ -225,7 +225,7 @@ def test_the_own_variance_interval_holds_its_level_and_the_flat_one_does_not():
     own, flat = [], []
     for _ in range(60):
         for groups in simulated_run(rng):
-            own.append(stats.process_median_ci(groups))
+            own.append(intervals.process_median_ci(groups))
             flat.append(median_ci(np.concatenate(groups)))
     assert coverage(flat) < 0.6  # rounds of the same processes cannot show the process effect
     assert 0.9 <= coverage(own) <= 0.99
@@ -236,11 +236,11 @@ def test_a_pooled_prior_keeps_the_level_and_narrows_the_interval():
     own, pooled = [], []
     for _ in range(60):
         run = simulated_run(rng)
-        prior = stats.Spread.pooled([stats.spread(g) for g in run])
+        prior = intervals.Spread.pooled([intervals.spread(g) for g in run])
         assert prior.df == 12
         for groups in run:
-            own.append(stats.process_median_ci(groups))
-            pooled.append(stats.process_median_ci(groups, prior=prior))
+            own.append(intervals.process_median_ci(groups))
+            pooled.append(intervals.process_median_ci(groups, prior=prior))
     assert 0.9 <= coverage(pooled) <= 0.99
     # t(2) against t(10): the pooled intervals are about half as wide.
     assert np.median([c.width for c in pooled]) < 0.7 * np.median([c.width for c in own])
@@ -248,11 +248,11 @@ def test_a_pooled_prior_keeps_the_level_and_narrows_the_interval():
 
 def test_the_prior_lends_at_most_prior_df_degrees_of_freedom():
     tight = [[1.0] * 5, [1.01] * 5, [0.99] * 5]
-    wide_prior = stats.Spread(variance=0.25, df=1000)
-    capped = stats.process_median_ci(tight, prior=wide_prior)
+    wide_prior = intervals.Spread(variance=0.25, df=1000)
+    capped = intervals.process_median_ci(tight, prior=wide_prior)
     # With the cap the own (tiny) variance keeps 2 of 10 shares.
     own = float(np.var(np.log([1.0, 1.01, 0.99]), ddof=1))
-    d0 = stats.PRIOR_DF
+    d0 = intervals.PRIOR_DF
     variance = (d0 * 0.25 + 2 * own) / (d0 + 2)
     from scipy import stats as sps
     half = sps.t.ppf(0.975, d0 + 2) * math.sqrt(variance / 3)
@@ -265,13 +265,13 @@ def test_spread_pooling_is_a_median_of_scaled_variances_and_skips_single_process
     # Each variance over its sampling distribution's median: with 2 df that is
     # 2 / chi2(2).median = 1 / ln 2.
     scaled = [v * 2 / sps.chi2.median(2) for v in (0.01, 0.012, 0.011, 0.5)]
-    pooled = stats.Spread.pooled([stats.Spread(v, 2) for v in (0.01, 0.012, 0.011, 0.5)])
-    assert pooled == stats.Spread(pytest.approx(float(np.median(scaled))), 8)
+    pooled = intervals.Spread.pooled([intervals.Spread(v, 2) for v in (0.01, 0.012, 0.011, 0.5)])
+    assert pooled == intervals.Spread(pytest.approx(float(np.median(scaled))), 8)
     # One odd case moves a mean 10x, the median not at all beyond its rank.
     assert pooled.variance < 0.02
-    assert stats.Spread.pooled([stats.Spread(0.01, 2)]).variance == pytest.approx(0.02 / sps.chi2.median(2))
-    assert stats.spread([[1.0, 2.0]]).df == 0
-    assert stats.Spread.pooled([stats.spread([[1.0]])]).df == 0
+    assert intervals.Spread.pooled([intervals.Spread(0.01, 2)]).variance == pytest.approx(0.02 / sps.chi2.median(2))
+    assert intervals.spread([[1.0, 2.0]]).df == 0
+    assert intervals.Spread.pooled([intervals.spread([[1.0]])]).df == 0
 
 
 def test_paired_statistics_take_rounds_per_process():

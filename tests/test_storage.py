@@ -1,4 +1,4 @@
-"""bench.storage: one interface over local folders and object stores (a real S3 server on localhost)."""
+"""bench.store.location: one interface over local folders and object stores (a real S3 server on localhost)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import pytest
 from s3server import set_env
 
-from bench.errors import UserError
-from bench.storage import Location, is_url
+from bench.core.errors import UserError
+from bench.store.location import Location, is_url
 
 
 @pytest.fixture(params=["local", "memory", "s3"])

@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import store
-from bench.errors import UserError
-from bench.spec import Record
-from bench.store import ResultsWriter, load, read_metadata
+from bench.core.errors import UserError
+from bench.core.records import Record
+from bench.store import schema
+from bench.store import writer as writer_module
+from bench.store.reader import load, read_metadata
+from bench.store.writer import ResultsWriter
 
 
 def record(phase: str = "forward", status: str = "ok", **kw) -> Record:
@@ -163,7 +166,7 @@ def test_load_of_nothing_is_a_user_error(tmp_path):
 @pytest.mark.parametrize(("version", "hint"), [(store.FORMAT_VERSION + 1, "upgrade bench"), (0, "re-run")])
 def test_unknown_format_version_is_refused(tmp_path, monkeypatch, version, hint):
     path = tmp_path / "box-1" / "run-a.parquet"
-    monkeypatch.setattr(store, "FORMAT_VERSION", version)
+    monkeypatch.setattr(writer_module, "FORMAT_VERSION", version)
     writer = ResultsWriter(path, {})
     monkeypatch.undo()
     writer.append(RECORDS[:1])
@@ -180,9 +183,9 @@ def test_version_rewritten_in_the_schema_metadata_is_refused(tmp_path):
     path = tmp_path / "run-a.parquet"
     write(path, RECORDS[:1]).close()
     table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    meta = json.loads(table.schema.metadata[schema.METADATA_KEY])
     meta["format_version"] = 99
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta).encode()}), path)
+    pq.write_table(table.replace_schema_metadata({schema.METADATA_KEY: json.dumps(meta).encode()}), path)
     with pytest.raises(UserError, match="version 99"):
         load(path)
 

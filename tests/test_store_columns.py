@@ -25,9 +25,10 @@ from test_store import RECORDS
 from test_store_hostile import record
 
 import bench
-from bench import storage, store
-from bench.errors import UserError
-from bench.storage import Location
+from bench import store
+from bench.core.errors import UserError
+from bench.store import location, schema
+from bench.store.location import Location
 
 RUN = "20260104T000000Z-00aa11bb22cc33dd"
 FORMAT2 = Path(__file__).resolve().parent / "data" / "format2"
@@ -183,9 +184,9 @@ def test_only_the_asked_and_the_validated_columns_are_read_from_the_file(tmp_pat
         asked.append(columns)
         return real(self, *args, columns=columns, **kw)
 
-    monkeypatch.setattr(store.pq.ParquetFile, "read", spy)
+    monkeypatch.setattr(pq.ParquetFile, "read", spy)
     bench.load(path, columns=["case", "gpu_state"])
-    assert set(asked[-1]) == {"case", "gpu_state", *store.VALIDATION_COLUMNS}
+    assert set(asked[-1]) == {"case", "gpu_state", *schema.VALIDATION_COLUMNS}
     assert "loss_curve" not in asked[-1] and "params" not in asked[-1]
     bench.load(path)
     assert set(asked[-1]) == set(store.COLUMNS)
@@ -221,7 +222,7 @@ def test_a_large_object_is_read_in_ranges_of_the_asked_columns(request, tmp_path
     loc = Location.of(path)
     size = loc.fs.size(loc.root)
     assert size > 300_000
-    monkeypatch.setattr(storage, "WHOLE_OBJECT_BYTES", 1000)
+    monkeypatch.setattr(location, "WHOLE_OBJECT_BYTES", 1000)
     read = [0]
     real = Location.reader
 
@@ -245,7 +246,7 @@ def test_a_large_object_is_read_in_ranges_of_the_asked_columns(request, tmp_path
 
 def test_unknown_column_names_are_a_value_error_naming_them(tmp_path):
     path = put(tmp_path, RECORDS)
-    said = r"unknown columns 'median', 'bogus' \(did you mean 'median_s'\?\).*bench\.spec\.Record"
+    said = r"unknown columns 'median', 'bogus' \(did you mean 'median_s'\?\).*bench\.core\.records\.Record"
     with pytest.raises(ValueError, match=said):
         bench.load(path, columns=["median", "case", "bogus"])
     with pytest.raises(ValueError, match="unknown column 1"):
@@ -268,9 +269,9 @@ def test_column_names_are_checked_before_anything_is_read(tmp_path):
 def version_1(path: Path) -> Path:
     """Rewrite ``path`` as a format-1 file: without the columns format 2 added."""
     table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    meta = json.loads(table.schema.metadata[schema.METADATA_KEY])
     old = table.drop_columns(list(V2_COLUMNS)).replace_schema_metadata(
-        {store.METADATA_KEY: json.dumps({**meta, "format_version": 1}).encode()})
+        {schema.METADATA_KEY: json.dumps({**meta, "format_version": 1}).encode()})
     pq.write_table(old, path)
     return path
 

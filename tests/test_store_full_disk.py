@@ -42,7 +42,7 @@ def test_the_shard_folder_of_a_name_without_parquet_is_the_writers():
 
 def test_a_full_disk_names_the_shards_that_hold_the_finished_cases(fake_run, monkeypatch, capsys):  # noqa: F811
     """The second write fails (ENOSPC): the first case is kept as a shard, and the last line says
-    where and how to read it. Fails until bench/commands/run.py's ``_unwritable`` asks
+    where and how to read it. Fails until bench/cli/run.py's ``_unwritable`` asks
     ``store.stored_as`` (see the issue #12 report)."""
     run, start = fake_run
     start(healthy)

@@ -19,9 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import store
-from bench.errors import UserError
-from bench.spec import Record
-from bench.store import ResultsWriter, load, read_metadata, read_runs
+from bench.core.errors import UserError
+from bench.core.records import Record
+from bench.store import schema
+from bench.store.reader import load, read_metadata, read_runs
+from bench.store.writer import ResultsWriter
 
 RUN = "20260101T000000Z-abcd"
 
@@ -53,8 +55,8 @@ def rewrite(path: Path, table: pa.Table | None = None, meta: bytes | None = None
     """Write ``path`` again with another table and/or other raw bench metadata."""
     old = pq.read_table(path)
     table = old if table is None else table
-    raw = old.schema.metadata[store.METADATA_KEY] if meta is None else meta
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: raw}), path)
+    raw = old.schema.metadata[schema.METADATA_KEY] if meta is None else meta
+    pq.write_table(table.replace_schema_metadata({schema.METADATA_KEY: raw}), path)
     return path
 
 
@@ -137,7 +139,7 @@ def test_every_row_invalid_is_an_error_named_and_a_skip_in_a_folder(tmp_path, ca
 
 
 def test_a_derived_backward_time_may_be_negative(tmp_path, capsys):
-    """backward = gradient - forward per round: noise can make it <= 0 (bench.worker says so)."""
+    """backward = gradient - forward per round: noise can make it <= 0 (bench.measure.worker says so)."""
     rows = [*good_records(1), record("backward", median_s=-1e-6, samples_s=(-1e-6, 0.0, 1e-6), ratio=-0.01,
                                      ratio_ci_low=-0.02, ratio_ci_high=0.0, min_s=-1e-6, ci_low_s=-2e-6)]
     df = load(write(tmp_path / "box" / f"{RUN}.parquet", rows))
@@ -233,7 +235,7 @@ def test_a_version_given_as_text_is_not_called_the_version_bench_reads(tmp_path)
 
 def test_null_containers_in_metadata_read_as_absent(tmp_path):
     path = write(tmp_path / "r.parquet")
-    meta = json.loads(pq.read_schema(path).metadata[store.METADATA_KEY])
+    meta = json.loads(pq.read_schema(path).metadata[schema.METADATA_KEY])
     meta.update(settings=None, fingerprint=None, devices=None)
     meta = read_metadata(rewrite(path, meta=json.dumps(meta).encode()))
     assert "settings" not in meta and "fingerprint" not in meta and meta["finished"]
@@ -404,7 +406,7 @@ def test_absurd_secondary_numbers_read_as_missing(tmp_path, capsys, value):
 
 
 def test_a_wide_interval_may_reach_far_below_the_median(tmp_path, capsys):
-    """CIs are symmetric on a log scale (bench.stats): positive however wide, but not bounded below."""
+    """CIs are symmetric on a log scale (bench.stats.intervals): positive however wide, but not bounded below."""
     rows = good_records(1)
     rows[1] = record("gradient", ci_low_s=1e-15, ratio_ci_low=1e-9, min_s=1e-13)
     assert len(load(write(tmp_path / "r.parquet", rows))) == 2

@@ -22,8 +22,8 @@ from test_store_hostile import record
 
 import bench
 from bench import store
-from bench.errors import UserError
-from bench.storage import Location
+from bench.core.errors import UserError
+from bench.store.location import Location
 
 RUN = "20260103T000000Z-00112233aabbccdd"
 _unique = itertools.count()
@@ -224,9 +224,9 @@ def test_a_run_killed_mid_run_leaves_readable_shards(where, bucket, tmp_path):
 
 
 def test_the_writable_check_leaves_no_probe_behind(bucket):
-    from bench import writable
+    from bench.store import outputs
 
-    writable.location(bucket)
+    outputs.location(bucket)
     loc = Location.of(bucket)
     assert loc.fs.find(loc.root) == []
 

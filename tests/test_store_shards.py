@@ -14,10 +14,12 @@ from test_analysis import process
 from test_store import RECORDS, assert_frame_holds
 from test_store_hostile import record
 
-from bench import report, store
-from bench.errors import UserError
-from bench.storage import Location
-from bench.store import load, read_metadata, read_runs, resolve_runs
+from bench import store
+from bench.core.errors import UserError
+from bench.present import report
+from bench.store.layout import resolve_runs
+from bench.store.location import Location
+from bench.store.reader import load, read_metadata, read_runs
 
 RUN = "20260102T000000Z-0123456789abcdef"
 FORMAT2 = Path(__file__).resolve().parent / "data" / "format2"

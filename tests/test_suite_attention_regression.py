@@ -16,8 +16,8 @@ from conftest import (
     torch_flop_counts,
 )
 
-from bench.discovery import load_file
-from bench.equivalence import relative_error
+from bench.catalog.loader import load_file
+from bench.measure.equivalence import relative_error
 
 SUITE = load_file(ROOT / "suites" / "attention_regression.py")
 MOD = SUITE.module

@@ -17,9 +17,9 @@ from conftest import (
     torch_flop_counts,
 )
 
-from bench.discovery import load_file
-from bench.equivalence import relative_error
-from bench.spec import Problem
+from bench.catalog.loader import load_file
+from bench.core.contract import Problem
+from bench.measure.equivalence import relative_error
 
 SUITE = load_file(Path(__file__).resolve().parent.parent / "suites" / "conv_regression.py")
 conv = SUITE.module

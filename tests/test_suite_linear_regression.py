@@ -20,9 +20,9 @@ from conftest import (
     with_params,
 )
 
-from bench.discovery import load_file
-from bench.equivalence import relative_error
-from bench.spec import Problem
+from bench.catalog.loader import load_file
+from bench.core.contract import Problem
+from bench.measure.equivalence import relative_error
 
 SUITE = load_file(Path(__file__).resolve().parent.parent / "suites" / "linear_regression.py")
 lin = SUITE.module

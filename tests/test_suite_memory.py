@@ -19,8 +19,8 @@ import itertools
 import pytest
 from conftest import ROOT, case_id, implement_suite, needs
 
-from bench.discovery import Suite, load_file
-from bench.spec import Memory
+from bench.catalog.loader import Suite, load_file
+from bench.core.contract import Memory
 
 SUITE_NAMES = ("mlp_regression", "linear_regression", "conv_regression", "attention_regression", "custom")
 SUITES = {name: load_file(ROOT / "suites" / f"{name}.py") for name in SUITE_NAMES}

@@ -1,4 +1,4 @@
-"""bench.tables: one set of rows and column specs, fitted to a terminal or written for scripts."""
+"""bench.present.tables: one set of rows and column specs, fitted to a terminal or written for scripts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 from rich.console import Console
 
-from bench import fmt, tables
+from bench.present import fmt, tables
 
 Col = tables.Column
 

@@ -21,11 +21,14 @@ from conftest import TEST_SUITES, bench_cli, needs
 from fake_worker import Workers, cases_played, fake_framework, measure
 from rich.console import Console
 
-from bench import cli, console, fmt, frameworks, runner
-from bench.compare_view import BRIEF, label
-from bench.spec import PHASES, Record
-from bench.store import ResultsWriter
-from bench.verdict import DEFAULT_MODES
+from bench import backends
+from bench.cli import main as cli
+from bench.core.records import PHASES, Record
+from bench.execute import runner
+from bench.present import console, fmt
+from bench.present.compare_view import BRIEF, label
+from bench.stats.gradient_cost import DEFAULT_MODES
+from bench.store.writer import ResultsWriter
 
 WIDTHS = (80, 100, 120)
 FRAMEWORKS = (("torch", "eager"), ("tensorflow", "function"), ("jax", "jit"), ("torch", "compile"))
@@ -50,7 +53,7 @@ QUALITY = ("unreliable", "noisy", "good")  # the quick tiny suite has two cases
 
 def scripted(link):
     """A worker whose cases come out with R, CIs, FLOP theory and every quality, in torch compile."""
-    from bench.discovery import load_file
+    from bench.catalog.loader import load_file
 
     for i, (job, case) in enumerate(cases_played(link, load_file(TEST_SUITES / "tiny" / "tiny_mlp.py"))):
         quality = QUALITY[i % 3]
@@ -72,10 +75,10 @@ def scripted(link):
 @pytest.fixture
 def run_at(monkeypatch, tmp_path):
     """``bench run`` in-process with the scripted worker; returns its stdout at a width."""
-    from bench.discovery import load_file
+    from bench.catalog.loader import load_file
 
     tiny = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
-    monkeypatch.setattr(frameworks, "get", lambda name: fake_framework(tiny.module.reference))
+    monkeypatch.setattr(backends, "get", lambda name: fake_framework(tiny.module.reference))
 
     def run(width: int) -> str:
         monkeypatch.setattr(runner, "start_worker", Workers(scripted))
@@ -105,10 +108,10 @@ def test_bench_run_summary_is_whole_at(run_at, width):
 def test_bench_run_format_json_is_one_document_on_stdout(monkeypatch, tmp_path, capsys):
     """A script reads `bench run --format json`: stdout parses, numbers are numbers, and the
     results: line went to stderr."""
-    from bench.discovery import load_file
+    from bench.catalog.loader import load_file
 
     tiny = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
-    monkeypatch.setattr(frameworks, "get", lambda name: fake_framework(tiny.module.reference))
+    monkeypatch.setattr(backends, "get", lambda name: fake_framework(tiny.module.reference))
     monkeypatch.setattr(runner, "start_worker", Workers(scripted))
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.setattr(console, "out", console.SafeConsole(file=out, width=80, color_system=None))

@@ -13,7 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.timing import CaseTiming, Phase, Timer, TimingConfig
+from bench.backends import Phase
+from bench.measure.timing import CaseTiming, Timer, TimingConfig
 
 U = 2.0**-10  # one unit of fake work, about 1 ms
 
@@ -472,7 +473,7 @@ def test_a_steady_phase_is_never_calibrated_again():
 
 
 def test_interference_is_the_other_cpu_per_round_as_a_fraction_of_one_cpu():
-    from bench.interference import CpuTimes
+    from bench.measure.interference import CpuTimes
 
     clock = FakeClock()
     reads = []
@@ -496,7 +497,7 @@ def test_without_a_monitor_no_interference_is_claimed():
 
 
 def test_interference_share_of_unknown_readings_is_nan():
-    from bench.interference import CpuTimes, share
+    from bench.measure.interference import CpuTimes, share
 
     assert all(math.isnan(x) for x in share(None, CpuTimes(1, 1), 1.0))
     assert share(CpuTimes(5.0, 0.0), CpuTimes(4.9, 0.0), 1.0) == (0.0, 0.0)  # tick rounding

@@ -11,7 +11,7 @@ import bench
 # Each suite borrows the real MLP's pieces and breaks one thing.
 HEADER = f"""
 from pathlib import Path
-from bench.discovery import load_file
+from bench.catalog.discovery import load_file
 _mlp = load_file(Path({str(ROOT / "suites" / "mlp_regression.py")!r})).module
 DESCRIPTION = "test suite"
 GRID = [{{"batch": 8, "width": 16, "depth": 2}}]

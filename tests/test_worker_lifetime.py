@@ -1,6 +1,6 @@
 """Item 9: a worker never outlives its runner, even one killed with SIGKILL.
 
-Each test starts a real ``python -m bench.worker`` on a case that loops
+Each test starts a real ``python -m bench.measure.worker`` on a case that loops
 forever (tests/suites/spin) and takes its runner away: the worker must be
 gone within seconds, not spin on in its own session.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TEST_SUITES, needs
 
-from bench import protocol as proto
-from bench.runner import worker_env
-from bench.spec import Settings
+from bench.core.settings import Settings
+from bench.execute.runner import worker_env
+from bench.measure import protocol as proto
 
 SPIN = TEST_SUITES / "spin" / "spin_mlp.py"
 GONE_WITHIN_S = 10.0
@@ -59,12 +59,12 @@ def kill_quietly(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-# The runner's stand-in: starts the worker as bench.runner does (a session of
+# The runner's stand-in: starts the worker as bench.execute.runner does (a session of
 # its own) on the given stdin, prints the worker's pid, and waits to be killed.
 PARENT = textwrap.dedent("""
     import subprocess, sys, time
     stdin = int(sys.argv[1]) if len(sys.argv) > 1 else subprocess.PIPE
-    worker = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=stdin, start_new_session=True,
+    worker = subprocess.Popen([sys.executable, "-m", "bench.measure.worker"], stdin=stdin, start_new_session=True,
                               stdout=subprocess.DEVNULL)
     if stdin == subprocess.PIPE:
         worker.stdin.write(sys.stdin.readline().encode())
@@ -114,7 +114,7 @@ def test_a_worker_ends_when_its_parent_dies_even_with_stdin_held_open():
 
 def test_a_worker_stops_at_the_end_of_its_stdin_mid_case():
     """No parent check (parent_pid 0): the end of file alone ends a worker that is busy in a case."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "bench.measure.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
                             start_new_session=True, env=worker_env(Settings(threads=1)))
     try:

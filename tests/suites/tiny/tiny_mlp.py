@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bench.discovery import load_file
+from bench.catalog.loader import load_file
 
 _mlp = load_file(Path(__file__).resolve().parents[3] / "suites" / "mlp_regression.py").module
 

@@ -1,0 +1,1 @@
+"""The runner's side of a run: the jobs, the worker processes, the run session, its estimate, fleets."""

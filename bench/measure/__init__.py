@@ -1,0 +1,1 @@
+"""What runs inside a worker process: timing, interference, memory, GPU state, equivalence, the worker."""
