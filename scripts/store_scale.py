@@ -35,11 +35,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's bench, installed or not
 
-from bench import store
-from bench.core.records import PHASES
-from bench.store import schema
+from bench import store  # noqa: E402
+from bench.core.records import PHASES  # noqa: E402
+from bench.store import schema  # noqa: E402
 
 FRAMEWORKS = (("torch", "eager"), ("jax", "jit"), ("tensorflow", "function"))
 # The columns the commands read (issue #12): the report every column but the raw lists it never

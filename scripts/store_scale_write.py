@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's bench, installed or not
 
-from bench import store
-from bench.core.records import PHASES, Record
+from bench import store  # noqa: E402
+from bench.core.records import PHASES, Record  # noqa: E402
 
 
 def case_rows(i: int) -> list[Record]:

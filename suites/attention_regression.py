@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.core.contract import Flops, Memory, Problem
+from bench import Flops, Memory, Problem
 
 DESCRIPTION = "one self-attention block + tanh MLP (residuals, MSE loss) regressing random targets"
 # Sweeps around a centre (batch 8, seq 128, dim 128), one parameter at a time:

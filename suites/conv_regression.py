@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bench.core.contract import Flops, Memory, Problem
+from bench import Flops, Memory, Problem
 
 DESCRIPTION = "1-D CNN ('valid' conv + tanh layers, mean pool, dense, MSE) regressing random targets"
 

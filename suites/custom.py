@@ -62,7 +62,7 @@ import itertools
 
 import numpy as np
 
-from bench.core.contract import Flops, Memory, Problem
+from bench import Flops, Memory, Problem
 
 DESCRIPTION = "MLP with a hand-written activation (mish), loss (Huber) and optimizer (momentum SGD)"
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.core.contract import Flops, Memory, Problem
+from bench import Flops, Memory, Problem
 
 DESCRIPTION = "linear regression (y = Xw + b, MSE loss) on a planted linear model plus noise"
 

@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from bench.core.contract import Flops, Memory, Problem
+from bench import Flops, Memory, Problem
 
 DESCRIPTION = "MLP (tanh hidden layers, MSE loss) regressing random targets"
 # Sweeps around a centre (batch 256, width 256, depth 2), one parameter at a

@@ -105,7 +105,7 @@ def as64(prob: Problem, params: Sequence[np.ndarray] | None = None) -> Problem:
 
 
 def implement_suite(suite: Suite, name: str, prob: Problem, lr: float, mode: str | None = None,
-                    plain_sgd: bool = False) -> tuple[ModuleType, Any, Implementation]:
+                    plain_sgd: bool = False) -> tuple[backends.Framework, Any, Implementation]:
     """``suite``'s model for ``prob`` in framework ``name`` on the CPU: ``(fw, device, impl)``.
 
     ``mode`` defaults to the framework's default mode; the optimizer is the

@@ -19,7 +19,7 @@ from typing import Any
 from bench.backends import Implementation, Phase
 from bench.catalog import loader
 from bench.core.cases import Case
-from bench.core.records import PHASES, Record, params_json
+from bench.core.records import PHASES, Record
 from bench.measure import protocol as proto
 
 
@@ -116,7 +116,7 @@ def rows(job: proto.WorkerJob, case: Case, status: str = "ok", phases: Iterable[
     """One record per phase of ``case``, as a worker would send them."""
     return [
         Record(run_id=job.run_id, machine=job.machine, suite=case.suite, case=case.id,
-               params=params_json(case), framework=job.framework, framework_version="0", mode=job.mode,
+               params=case.params_json, framework=job.framework, framework_version="0", mode=job.mode,
                device=job.device, phase=p, status=status, median_s=1e-3 if status == "ok" else float("nan"),
                threads=job.settings.threads, **kw)
         for p in phases

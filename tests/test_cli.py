@@ -228,7 +228,7 @@ def test_a_broken_memory_theory_costs_the_case_nothing_but_its_theory(tmp_path):
     assert (df.saved_bytes > 0).all()  # measured all the same
     methods = df.groupby("case").memory_method.first()
     assert "ZeroDivisionError: no theory here" in methods["batch=8,width=16,depth=2"]
-    assert "returned dict, not bench.core.contract.Memory" in methods["batch=16,width=16,depth=2"]
+    assert "returned dict, not bench.Memory" in methods["batch=16,width=16,depth=2"]
 
 
 @needs("torch")

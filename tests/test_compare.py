@@ -18,7 +18,7 @@ def noisy(rng: np.random.Generator, n: int = 30, scale: float = 1e-3) -> np.ndar
 def test_known_shifts_are_called(factor, call):
     for seed in range(10):
         rng = np.random.default_rng(seed)
-        v = change.verdict(noisy(rng), factor * noisy(rng))
+        v = change.change(noisy(rng), factor * noisy(rng))
         assert v.call == call
         assert v.speedup.value == pytest.approx(1 / factor, rel=0.05)
 
@@ -27,11 +27,11 @@ def test_a_significant_but_tiny_change_is_not_called():
     # 1 % faster with almost no noise: significant, but below the 5 % minimum effect.
     rng = np.random.default_rng(0)
     base = 1e-3 * rng.lognormal(0.0, 0.001, size=50)
-    v = change.verdict(base, base / 1.01)
+    v = change.change(base, base / 1.01)
     assert v.p_value < 0.05
     assert v.call == "no significant change"
     # The same change is called once the minimum effect is below it.
-    assert change.verdict(base, base / 1.01, min_effect=0.005).call == "faster"
+    assert change.change(base, base / 1.01, min_effect=0.005).call == "faster"
 
 
 def test_identical_distributions_are_rarely_called_changed():
@@ -42,7 +42,7 @@ def test_identical_distributions_are_rarely_called_changed():
         # Noise wide enough that medians differ by more than 5 % now and then.
         base = 1e-3 * rng.lognormal(0.0, 0.2, size=15)
         new = 1e-3 * rng.lognormal(0.0, 0.2, size=15)
-        false_calls += change.verdict(base, new).call != "no significant change"
+        false_calls += change.change(base, new).call != "no significant change"
     assert false_calls / seeds <= 0.05
 
 
@@ -144,7 +144,7 @@ def test_too_few_samples_are_labelled_apart_from_none():
     base = without_samples(rows({"a": 1e-3}), keep=2)
     table, _ = change.compare(base, rows({"a": 1e-3}, seed=1))
     assert (table.verdict == change.FEW_SAMPLES).all()
-    assert change.verdict([1e-3, 1e-3], [1e-3] * 10).call == change.FEW_SAMPLES
+    assert change.change([1e-3, 1e-3], [1e-3] * 10).call == change.FEW_SAMPLES
 
 
 def test_regressions_need_a_significant_slowdown_when_there_are_samples():
@@ -191,7 +191,7 @@ def bimodal(low: float, high: float, seed: int) -> np.ndarray:
 def test_a_significant_change_whose_ci_holds_1_is_inconclusive_not_faster():
     """Issue #11 item 3: "1.75 [0.01, 2.14] faster" must not be printed: the call agrees with its CI."""
     base, new = bimodal(1e-3, 3e-3, 0), bimodal(0.9e-3, 2.7e-3, 1)  # everything 10 % faster
-    v = change.verdict(base, new)
+    v = change.change(base, new)
     assert v.p_value < 0.05 and v.speedup.value >= 1.05  # the test and the effect alone would say faster
     assert v.speedup.low < 1 < v.speedup.high
     assert v.call == change.INCONCLUSIVE
@@ -205,8 +205,98 @@ def test_no_call_of_faster_or_slower_has_a_ci_that_holds_1():
         rows_b.append(bimodal(1e-3, rng.uniform(1.5, 4) * 1e-3, i) if i % 2 else noisy(rng, 12))
         second = bimodal(1e-3, rng.uniform(1.5, 4) * 1e-3, 100 + i) if i % 3 else noisy(rng, 12)
         rows_n.append(shift * second)
-    value, low, high, _, call = change.verdicts(rows_b, rows_n)
+    value, low, high, _, call = change.changes(rows_b, rows_n)
     called = np.isin(call, ("faster", "slower"))
     assert called.any() and (call == change.INCONCLUSIVE).any()
     assert not ((low[called] <= 1) & (high[called] >= 1)).any()
     assert ((value[call == "faster"] > 1).all() and (value[call == "slower"] < 1).all())
+
+
+# --- R in compare: the interval the run stored ----------------------------------------------------
+
+
+def multi_process_run(run_id: str, seed: int, cases: tuple[str, ...] = ("a", "b", "c", "d")) -> list:
+    """A run's records as ``bench run`` leaves them: each case in 3 processes of 8 rounds, whose
+    speeds differ, its statistics over the processes narrowed by the run's pooled spread."""
+    from bench.core.records import Record
+    from bench.stats import row_stats
+
+    rng = np.random.default_rng(seed)
+    sizes = (8, 8, 8)
+    records = []
+    for case in cases:
+        f = np.concatenate([1e-3 * rng.lognormal(0, 0.05) * rng.lognormal(0, 0.02, 8) for _ in sizes])
+        g = f * np.concatenate([2.5 * rng.lognormal(0, 0.04) * rng.lognormal(0, 0.01, 8) for _ in sizes])
+        forward = [float(x) for x in f]
+        for phase, s in (("forward", f), ("gradient", g)):
+            records.append(Record(
+                run_id=run_id, machine="m", suite="s", case=case, params="{}", framework="jax",
+                framework_version="0", mode="jit", device="cpu", phase=phase, status="ok",
+                process_rounds=sizes, **row_stats.measured([float(x) for x in s], forward, sizes)))
+    return row_stats.pool(records)
+
+
+def write_records(path, records: list) -> None:
+    from bench.store.writer import ResultsWriter
+
+    w = ResultsWriter(path, {"run_id": path.stem, "machine": "m"})
+    w.append(records)
+    w.close()
+
+
+def test_compare_and_the_report_show_the_R_interval_the_run_stored(tmp_path, capsys):
+    """Issue #19: `bench compare` built its own interval of R (a bootstrap of every round, blind to the
+    processes); a row's R reads the same in the run's summary, the report and compare."""
+    import json
+
+    from bench import store
+    from bench.cli import main as cli
+    from bench.present.report import data as report_data
+
+    path = tmp_path / "m" / "r1.parquet"
+    records = multi_process_run("r1", 0)
+    write_records(path, records)
+    stored = {r.case: r for r in records if r.phase == "gradient"}
+
+    df, _ = store.read_runs([path], columns=change.COLUMNS)
+    ratios = change.compare_ratios(df, df)
+    assert len(ratios) == len(stored)
+    for row in ratios.itertuples():
+        r = stored[row.case]
+        assert (row.base_R, row.base_R_low, row.base_R_high) == (r.ratio, r.ratio_ci_low, r.ratio_ci_high)
+        assert (row.new_R_low, row.new_R_high) == (r.ratio_ci_low, r.ratio_ci_high)
+
+    assert cli.main(["compare", str(path), str(path), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for row in doc["R"]:
+        r = stored[row["case"]]
+        assert (row["base_R_low"], row["base_R_high"]) == (r.ratio_ci_low, r.ratio_ci_high)
+
+    cases = report_data.build(store.load(path)).cases
+    for case, *r_ci in cases[["case", "R", "R ci low", "R ci high"]].itertuples(index=False, name=None):
+        r = stored[case]
+        assert tuple(r_ci) == (r.ratio, r.ratio_ci_low, r.ratio_ci_high)
+
+
+def test_a_pooled_side_has_the_interval_over_every_runs_processes(tmp_path):
+    """Several runs pooled have no stored R: the interval is the one over the processes of all of them."""
+    from bench import store
+    from bench.stats import intervals
+
+    runs = {"r1": multi_process_run("r1", 1), "r2": multi_process_run("r2", 2)}
+    for run_id, records in runs.items():
+        write_records(tmp_path / "m" / f"{run_id}.parquet", records)
+    df, meta = store.read_runs([tmp_path / "m"], columns=change.COLUMNS)
+    side = change.pick(df, meta, change.POOL)
+    assert side.chosen == ("r1", "r2")
+    ratios = change.compare_ratios(side.rows, side.rows)
+    for row in ratios.itertuples():
+        groups = []
+        for records in runs.values():
+            by = {r.phase: r for r in records if r.case == row.case}
+            r = np.asarray(by["gradient"].samples_s) / np.asarray(by["forward"].samples_s)
+            groups += intervals.split(r, by["gradient"].process_rounds)
+        ci = intervals.process_median_ci(groups)
+        assert len(groups) == 6
+        assert (row.base_R, row.base_R_low, row.base_R_high) == pytest.approx((ci.value, ci.low, ci.high),
+                                                                               rel=1e-12)

@@ -135,7 +135,7 @@ def test_one_flagged_row_is_said_in_the_singular():
 
 def test_a_verdict_of_one_case_with_an_enormous_interval_is_still_a_line():
     """A one-case CI reaching 1e308 (a hostile or broken results file) overflowed math.ceil."""
-    from bench.stats.gradient_cost import Verdict
+    from bench.stats.gradient_cost import GradientCost
 
-    line = Verdict("torch", "eager", "cpu", (2.5,), (2.5,), 1.0, 1e308).line
+    line = GradientCost("torch", "eager", "cpu", (2.5,), (2.5,), 1.0, 1e308).line
     assert line.startswith("torch eager · cpu: the gradient costs 2.5× the forward pass (1 case)")

@@ -44,9 +44,14 @@ def test_flush_sizes_exceed_the_caches(monkeypatch):
     assert flush_bytes(Device("cpu")) == 32 * 2**20  # never below the floor
 
 
-def test_largest_cpu_cache_reads_sysfs_here():
-    # Linux lists the caches; a container without /sys reads 0, and the floor applies.
-    assert devmod._largest_cpu_cache() >= 0
+def test_largest_cpu_cache_reads_the_sizes_sysfs_lists(tmp_path):
+    # Linux lists each cache's size as "48K", "1280K", "54M"; a size it cannot read is skipped.
+    for i, size in enumerate(["48K", "1280K", "54M", "garbage", ""]):
+        (tmp_path / f"index{i}").mkdir()
+        (tmp_path / f"index{i}" / "size").write_text(size + "\n")
+    assert devmod._largest_cpu_cache(tmp_path) == 54 * 2**20
+    # A container without /sys lists nothing: 0, and flush_bytes' floor applies.
+    assert devmod._largest_cpu_cache(tmp_path / "missing") == 0
 
 
 @pytest.mark.parametrize(("visible", "index", "expected"), [

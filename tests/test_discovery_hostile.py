@@ -199,3 +199,12 @@ def test_did_you_mean():
     assert did_you_mean("Sofsign", ["softsign", "mlp_regression"]) == "did you mean 'softsign'? "
     assert did_you_mean("tensorflwo", ["torch", "tensorflow", "jax"]) == "did you mean 'tensorflow'? "
     assert did_you_mean("mxnet", ["torch", "tensorflow", "jax"]) == ""
+
+
+def test_a_suite_written_for_bench_spec_is_told_the_new_import(tmp_path):
+    from bench.catalog.loader import load_file
+
+    old = tmp_path / "old.py"
+    old.write_text("from bench.spec import Flops, Problem\n")
+    with pytest.raises(UserError, match=r"bench.spec is gone: write `from bench import Flops, Memory"):
+        load_file(old)

@@ -14,11 +14,12 @@ from conftest import ROOT, bench_cli
 
 from bench import store
 from bench.catalog import discovery
+from bench.core import clock
 from bench.core.records import Record
 from bench.core.settings import Settings
 from bench.execute import estimate
 from bench.execute.jobs import plan_jobs
-from bench.store import writer as store_writer
+from bench.present import plan_view
 
 MLP = next(s for s in discovery.load_dir(discovery.default_dir())[0] if s.name == "mlp_regression")
 
@@ -112,7 +113,8 @@ def test_the_model_grows_with_cases_processes_budget_and_compilation():
     # Every second more of budget is a second more per case.
     assert est(estimate.sizes(jobs()), Settings(threads=2, budget_s=5, quick=True, processes=1)) == \
         pytest.approx(est(estimate.sizes(jobs()), quick) + 4.5 * len(MLP.cases(quick=True)))
-    assert est(estimate.sizes(jobs("torch", "compile")), quick) > est(estimate.sizes(jobs("torch", "eager")), quick)
+    assert (est(estimate.sizes(jobs("torch", "compile")), quick)
+            > est(estimate.sizes(jobs("torch", "eager")), quick))
     # One job of n cases costs a start and n cases: twice the cases, less than twice the time.
     one = estimate.JobSize("jax", "jit", False, 10)
     two = estimate.JobSize("jax", "jit", False, 20)
@@ -120,17 +122,18 @@ def test_the_model_grows_with_cases_processes_budget_and_compilation():
 
 
 def test_the_estimate_counts_the_report_and_says_it_is_a_model():
-    with_report = estimate.estimate(jobs(), Settings(threads=2, budget_s=0.5, quick=True, processes=1))
-    without = estimate.estimate(jobs(), Settings(threads=2, budget_s=0.5, quick=True, processes=1), report=False)
+    quick = Settings(threads=2, budget_s=0.5, quick=True, processes=1)
+    with_report, without = estimate.estimate(jobs(), quick), estimate.estimate(jobs(), quick, report=False)
     assert with_report.seconds == pytest.approx(without.seconds + estimate.REPORT_S)
-    assert with_report.basis == without.basis == "estimated from the budget, not measured"
+    assert plan_view.basis(with_report) == plan_view.basis(without) == plan_view.MODEL_BASIS
+    assert plan_view.MODEL_BASIS == "estimated from the budget, not measured"
 
 
 def test_durations_read_as_people_say_them():
-    assert estimate.duration(42) == "about 40 s"
-    assert estimate.duration(3) == "about 5 s"
-    assert estimate.duration(250) == "about 4 min"
-    assert estimate.duration(4800) == "about 1 h 20 min"
+    assert plan_view.duration(42) == "about 40 s"
+    assert plan_view.duration(3) == "about 5 s"
+    assert plan_view.duration(250) == "about 4 min"
+    assert plan_view.duration(4800) == "about 1 h 20 min"
 
 
 def earlier_run(results, machine: str, cases, minutes: float, settings: Settings, monkeypatch,
@@ -138,7 +141,7 @@ def earlier_run(results, machine: str, cases, minutes: float, settings: Settings
     """A stored run of ``cases`` (jax jit on the CPU) that took ``minutes`` by its metadata."""
     # The first stamp is the start; every later one (shards, the end) the end.
     stamps = ["2026-01-01T00:00:00+00:00", f"2026-01-01T00:{minutes:02.0f}:00+00:00"]
-    monkeypatch.setattr(store_writer, "now", lambda: stamps.pop(0) if len(stamps) > 1 else stamps[0])
+    monkeypatch.setattr(clock, "now", lambda: stamps.pop(0) if len(stamps) > 1 else stamps[0])
     run_id = f"2026010{next(_ids)}T000000Z-abcd"
     writer = store.new_run(results, machine, run_id, {"run_id": run_id, "machine": machine,
                                                       "settings": asdict(settings), **meta})

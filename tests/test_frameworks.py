@@ -6,6 +6,10 @@ against the float64 reference and against the other frameworks.
 
 from __future__ import annotations
 
+import inspect
+import typing
+from typing import Any
+
 import numpy as np
 import pytest
 from conftest import (
@@ -25,8 +29,6 @@ from bench import backends
 from bench.catalog.loader import load_file
 from bench.measure.equivalence import relative_error
 
-INTERFACE = ("available", "version", "configure", "devices", "resolve_device", "to_device",
-             "to_numpy", "sync", "implement")
 SUITE = load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
 PARAMS = {"batch": 16, "width": 16, "depth": 2}
 LR = 0.05
@@ -38,13 +40,73 @@ def build(name: str, mode: str | None = None):
     return fw, device, prob, impl
 
 
-def test_modules_mirror_one_interface():
-    for name in FRAMEWORKS:
-        mod = backends.get(name)
-        missing = [f for f in INTERFACE if not callable(getattr(mod, f, None))]
-        assert not missing, f"{name} lacks {missing}"
-        assert mod.DEFAULT_MODE in mod.MODES
-        assert name == mod.NAME
+def is_of_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type ``hint``, element by element for containers."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin is None:
+        return isinstance(value, hint)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(is_of_type(v, args[0]) for v in value)
+        return len(value) == len(args) and all(is_of_type(v, a) for v, a in zip(value, args, strict=True))
+    if origin in (list, set, frozenset):
+        return isinstance(value, origin) and all(is_of_type(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            is_of_type(k, args[0]) and is_of_type(v, args[1]) for k, v in value.items())
+    # A new kind of annotation on the protocol should extend this check, not pass unchecked.
+    raise NotImplementedError(f"no run-time check for {hint!r}: extend is_of_type")
+
+
+def protocol_functions() -> dict[str, inspect.Signature]:
+    """The functions ``Framework`` declares, with their signatures as a module function has them (no self)."""
+    functions = {}
+    for attr, value in vars(backends.Framework).items():
+        if attr.startswith("_") or not inspect.isfunction(value):
+            continue
+        sig = inspect.signature(value)
+        functions[attr] = sig.replace(parameters=list(sig.parameters.values())[1:])
+    return functions
+
+
+def shape(sig: inspect.Signature) -> list[tuple[str, str, object]]:
+    """What a caller relies on in a signature: each parameter's name, kind and default."""
+    return [(p.name, p.kind.description, p.default) for p in sig.parameters.values()]
+
+
+def test_protocol_declares_the_interface_bench_uses():
+    # A protocol emptied by mistake would make the conformance test vacuous.
+    assert {"available", "configure", "resolve_device", "matmul", "flusher", "implement"} <= set(
+        protocol_functions())
+    assert {"NAME", "MODES", "UNSUPPORTED", "MEMORY_METHOD"} <= set(typing.get_type_hints(backends.Framework))
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_module_conforms_to_the_framework_protocol(name):
+    mod = backends.get(name)
+    where = f"bench.backends.{name}"
+    problems = []
+    for attr, hint in typing.get_type_hints(backends.Framework).items():
+        if not hasattr(mod, attr):
+            problems.append(f"{where}.{attr}: missing (Framework declares {attr}: {hint})")
+        elif not is_of_type(getattr(mod, attr), hint):
+            problems.append(f"{where}.{attr} = {getattr(mod, attr)!r} is not of type {hint}")
+    for attr, expected in protocol_functions().items():
+        fn = getattr(mod, attr, None)
+        if not callable(fn):
+            problems.append(f"{where}.{attr}: missing (Framework declares {attr}{expected})")
+        elif shape(inspect.signature(fn)) != shape(expected):
+            problems.append(f"{where}.{attr}{inspect.signature(fn)} differs from Framework.{attr}{expected}")
+    assert not problems, "\n".join(problems)
+    assert mod.DEFAULT_MODE in mod.MODES
+    assert name == mod.NAME
+
+
+def test_modes_are_the_modules_modes():
     assert sorted((n, m) for n in FRAMEWORKS for m in backends.get(n).MODES) == sorted(MODES)
     # MODES (what the tests run over) is built from the modules: pin the modes themselves too.
     assert sorted(MODES) == sorted([("torch", "eager"), ("torch", "compile"), ("tensorflow", "function"),

@@ -24,6 +24,7 @@ from test_user_suites import HEADER
 
 import bench
 from bench import store
+from bench.core.cases import parse_id
 from bench.core.records import Record
 from bench.execute.jobs import Job
 from bench.execute.runner import JobOutcome
@@ -205,7 +206,7 @@ def test_summary_shows_any_suite_case_and_reason_as_they_are(captured, text):
     console.out.print(console.summary([_record(text, "forward"), failed]))
     shown = captured.getvalue()
     assert f"{text}: forward vs gradient".strip() in shown
-    values = console._params(text)  # a case id of the k=v form shows its values under the keys
+    values = parse_id(text)  # a case id of the k=v form shows its values under the keys
     case = ",".join(v for _, v in values) if values else text
     assert case.strip() in shown
     label = "jax" if text == "jit" else f"jax {text}"  # the mode shows when it is not the default

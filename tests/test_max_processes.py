@@ -16,9 +16,9 @@ from fake_worker import Workers, cases_played, fake_framework, measure
 from bench import backends, store
 from bench.catalog.loader import load_file
 from bench.cli import main as cli
-from bench.cli.run import short_of_precision
-from bench.core.records import Record
+from bench.core.records import CaseKey, Record
 from bench.execute import runner
+from bench.execute.session import short_of_precision
 from bench.present import console
 
 # R of each process of the first case: they scatter. The other cases' processes agree.
@@ -99,7 +99,7 @@ def test_short_of_precision_names_multi_process_cases_wider_than_asked():
 
     rows = [row("wide", 1.8, 2.2, (3, 3, 3)), row("narrow", 1.98, 2.02, (3, 3, 3)),
             row("one", 1.0, 3.0, (9,))]  # one process: rounds were its business
-    assert short_of_precision(rows, 0.05) == {("s", "wide", "torch", "eager", "cpu")}
+    assert short_of_precision(rows, 0.05) == {CaseKey("s", "wide", "torch", "eager", "cpu", "float32")}
     assert short_of_precision(rows, None) == set()
 
 

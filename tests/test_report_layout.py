@@ -18,7 +18,7 @@ from bench.present import report
 from bench.present.console import quality_warning
 from bench.present.report import data as report_data
 from bench.present.report import figures, machines
-from bench.stats.gradient_cost import verdicts as terminal_verdicts
+from bench.stats.gradient_cost import gradient_costs as terminal_verdicts
 from bench.store.writer import ResultsWriter
 
 OTHER_RUN = "20260103T040506Z-cafe"

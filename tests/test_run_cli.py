@@ -25,9 +25,9 @@ import bench
 from bench import backends, store
 from bench.catalog import loader
 from bench.cli import main as cli
-from bench.cli import run as run_command
 from bench.execute import runner
 from bench.measure import protocol as proto
+from bench.store import outputs
 
 TINY = loader.load_file(TEST_SUITES / "tiny" / "tiny_mlp.py")
 
@@ -97,10 +97,10 @@ def test_a_readonly_results_folder_is_refused_before_any_case(tmp_path):
 
 
 def test_check_writable_leaves_no_folder_and_no_probe_behind(tmp_path):
-    run_command.check_writable(tmp_path / "a" / "b")
+    outputs.results_root(tmp_path / "a" / "b")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "kept").mkdir()
-    run_command.check_writable(tmp_path / "kept")
+    outputs.results_root(tmp_path / "kept")
     assert list((tmp_path / "kept").iterdir()) == []
 
 
@@ -114,7 +114,7 @@ def test_help_documents_the_exit_codes():
 
 def test_run_ids_have_64_random_bits_and_do_not_collide():
     """Item 15: 2,000 ids made in a loop (the same second) are all different."""
-    ids = [run_command.new_run_id() for _ in range(2000)]
+    ids = [store.new_run_id() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{16}", i) for i in ids)
 

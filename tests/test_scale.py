@@ -53,7 +53,7 @@ def test_batched_verdicts_equal_the_one_row_test_and_medians(pairs):
     from scipy import stats as sps
 
     base, new = [np.array(a) for a, _ in pairs], [np.array(b) for _, b in pairs]
-    value, low, high, p, call = change.verdicts(base, new)
+    value, low, high, p, call = change.changes(base, new)
     for i, (a, b) in enumerate(zip(base, new, strict=True)):
         if len(a) and len(b):
             assert value[i] == np.median(a) / np.median(b)
@@ -65,30 +65,36 @@ def test_batched_verdicts_equal_the_one_row_test_and_medians(pairs):
             assert math.isnan(p[i]) and call[i] in change.UNTESTED
 
 
-def test_batched_intervals_agree_with_the_row_bootstrap():
-    """Sorted-sample resampling is the same bootstrap: the bounds agree within Monte Carlo noise."""
+def test_the_one_row_intervals_are_rows_of_the_batched_bootstrap():
+    """One bootstrap: a row's interval is the same whether it is computed alone or among others."""
     rng = np.random.default_rng(3)
     rows = [1e-3 * rng.lognormal(0, 0.1, n) for n in (5, 20, 20, 31)]
     others = [1e-3 * rng.lognormal(0, 0.1, n) for n in (7, 20, 15, 31)]
     value, low, high = bootstrap.ratio_of_medians(rows, others)
     for i, (a, b) in enumerate(zip(rows, others, strict=True)):
         ci = intervals.ratio_of_medians(a, b)
-        assert value[i] == pytest.approx(ci.value, rel=1e-12)
-        assert low[i] == pytest.approx(ci.low, rel=0.05) and high[i] == pytest.approx(ci.high, rel=0.05)
+        assert (value[i], low[i], high[i]) == (ci.value, ci.low, ci.high)
     med, mlo, mhi = bootstrap.median_cis(rows)
     for i, a in enumerate(rows):
         ci = intervals.median_ci(a)
-        assert med[i] == ci.value
-        assert mlo[i] == pytest.approx(ci.low, rel=0.05) and mhi[i] == pytest.approx(ci.high, rel=0.05)
+        assert (med[i], mlo[i], mhi[i]) == (ci.value, ci.low, ci.high)
+        assert mlo[i] < med[i] < mhi[i]
 
 
-@pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")
-def test_a_nan_among_the_samples_falls_back_to_the_row_bootstrap():
-    a = np.array([1.0, 2.0, math.nan, 3.0])
-    value, low, high = bootstrap.ratio_of_medians([a, np.ones(4)], [np.ones(4), np.ones(4)])
-    ci = intervals.ratio_of_medians(a, np.ones(4))
+def test_a_nan_among_the_samples_gives_no_interval():
+    """The rows are validated times: one with a NaN is broken, and has no median and no interval
+    (the bootstrap of the others once left the NaN out of most resamples: [3, 8] beside a NaN median)."""
+    a = np.array([1.0, 2.0, math.nan, *range(3, 11)])
+    ones = np.ones(len(a))
+    value, low, high = bootstrap.ratio_of_medians([a, ones], [ones, ones])
+    ci = intervals.ratio_of_medians(a, ones)
     assert math.isnan(value[0]) and math.isnan(ci.value)
+    assert math.isnan(low[0]) and math.isnan(high[0]) and math.isnan(ci.low) and math.isnan(ci.high)
     assert low[1] == high[1] == 1.0
+    one = intervals.median_ci(a)
+    assert math.isnan(one.value) and math.isnan(one.low) and math.isnan(one.high)
+    _, low, high = bootstrap.median_cis([a, ones])
+    assert math.isnan(low[0]) and math.isnan(high[0]) and low[1] == high[1] == 1.0
 
 
 # --- compare at scale -------------------------------------------------------------------------
@@ -195,11 +201,13 @@ def test_a_small_run_still_lists_every_case():
 
 def test_the_median_ci_over_many_cases_is_the_order_statistic_one():
     rng = np.random.default_rng(0)
-    x = rng.lognormal(0, 0.5, report_data.BOOTSTRAP_LIMIT + 1)
-    lo, hi = report_data.bootstrap_median_ci(x)
+    x = rng.lognormal(0, 0.5, intervals.BOOTSTRAP_LIMIT + 1)
+    lo, hi = intervals.order_statistic_ci(x)
     assert lo < np.median(x) < hi
-    boot = intervals.median_ci(x)
-    assert lo == pytest.approx(boot.low, rel=0.02) and hi == pytest.approx(boot.high, rel=0.02)
+    ci = intervals.median_ci(x)
+    assert (ci.value, ci.low, ci.high) == (np.median(x), lo, hi)
+    _, (boot_low,), (boot_high,) = bootstrap.median_cis([x])
+    assert lo == pytest.approx(boot_low, rel=0.02) and hi == pytest.approx(boot_high, rel=0.02)
 
 
 # --- pooling runs at scale --------------------------------------------------------------------

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.stats import intervals
+from bench.stats import bootstrap, intervals
 from bench.stats.intervals import Interval, iqr, median, median_ci, paired_difference, paired_ratio
 
 
@@ -168,7 +168,7 @@ def test_paired_difference_cancels_shared_additive_drift(seed):
 
 def test_median_ci_coverage_is_near_95_percent(monkeypatch):
     """Over many independent runs the 95% interval should hold the true median ~95% of the time."""
-    monkeypatch.setattr(intervals, "N_RESAMPLES", 500)
+    monkeypatch.setattr(bootstrap, "N_RESAMPLES", 500)
     sigma, n, runs = 0.5, 25, 200
     true_median = 1.0  # of lognormal(mu=0, sigma): exp(mu)
     hits = 0
@@ -269,7 +269,8 @@ def test_spread_pooling_is_a_median_of_scaled_variances_and_skips_single_process
     assert pooled == intervals.Spread(pytest.approx(float(np.median(scaled))), 8)
     # One odd case moves a mean 10x, the median not at all beyond its rank.
     assert pooled.variance < 0.02
-    assert intervals.Spread.pooled([intervals.Spread(0.01, 2)]).variance == pytest.approx(0.02 / sps.chi2.median(2))
+    one = intervals.Spread.pooled([intervals.Spread(0.01, 2)])
+    assert one.variance == pytest.approx(0.02 / sps.chi2.median(2))
     assert intervals.spread([[1.0, 2.0]]).df == 0
     assert intervals.Spread.pooled([intervals.spread([[1.0]])]).df == 0
 

@@ -1,4 +1,5 @@
-"""bench.store.location: one interface over local folders and object stores (a real S3 server on localhost)."""
+"""bench.store.location: one interface over local folders and object stores (a real S3 server on
+localhost)."""
 
 from __future__ import annotations
 

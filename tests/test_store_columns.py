@@ -288,13 +288,16 @@ def test_a_column_an_old_format_file_lacks_reads_as_its_default(tmp_path):
     same_frames(df, bench.load(path)[list(df.columns)])
 
 
-def test_a_file_without_samples_reads_them_empty_when_asked(tmp_path):
+def test_a_current_file_without_a_column_is_refused_as_damaged_not_read_as_defaults(tmp_path):
+    """A column its version has, missing from a file, would read as its default and look measured
+    (empty samples, no processes): the file is damaged, whichever columns are asked for."""
     path = put(tmp_path, RECORDS)
     table = pq.read_table(path)
     pq.write_table(table.drop_columns(["samples_s", "process_rounds"]), path)
-    df = bench.load(path, columns=["case", "samples_s", "process_rounds"])
-    assert len(df) == 4 and all(len(v) == 0 for v in df.samples_s)
-    assert all(len(v) == 0 for v in df.process_rounds)
+    said = f"is damaged: results format version {schema.FORMAT_VERSION} has the column samples_s"
+    for columns in (["case", "samples_s", "process_rounds"], ["case"], None):
+        with pytest.raises(UserError, match=said):
+            bench.load(path, columns=columns)
 
 
 def test_the_previous_format_fixture_reads_with_a_column_list():

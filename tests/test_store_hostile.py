@@ -389,10 +389,19 @@ def test_the_writer_without_hard_links_still_creates_exclusively(tmp_path, monke
     assert len(load(path)) == 2
 
 
-def test_two_writers_use_different_temporary_files(tmp_path):
+def test_every_write_uses_its_own_hidden_temporary_file_beside_the_target(tmp_path, monkeypatch):
+    """Two writers of one folder (two runs' compactions, two reports) never share a temporary file."""
+    from bench.store import location
+
+    moved = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (moved.append(Path(src)), real(src, dst)))
     path = tmp_path / f"{RUN}.parquet"
-    a, b = ResultsWriter(path, {}), ResultsWriter(path, {})
-    assert a._tmp != b._tmp and a._tmp.name.startswith(".") and a._tmp.parent == path.parent
+    location.write_file(path, b"one")
+    location.write_text(path, "two")
+    assert len(moved) == 2 and moved[0] != moved[1]
+    assert all(m.name.startswith(f".{path.name}.") and m.parent == path.parent for m in moved)
+    assert path.read_text() == "two" and sorted(tmp_path.iterdir()) == [path]
 
 
 @pytest.mark.parametrize("value", [1.7976931348623157e308, -1e31, 5e-324, -1e-31])
@@ -406,7 +415,8 @@ def test_absurd_secondary_numbers_read_as_missing(tmp_path, capsys, value):
 
 
 def test_a_wide_interval_may_reach_far_below_the_median(tmp_path, capsys):
-    """CIs are symmetric on a log scale (bench.stats.intervals): positive however wide, but not bounded below."""
+    """CIs are symmetric on a log scale (bench.stats.intervals): positive however wide, but not bounded
+    below."""
     rows = good_records(1)
     rows[1] = record("gradient", ci_low_s=1e-15, ratio_ci_low=1e-9, min_s=1e-13)
     assert len(load(write(tmp_path / "r.parquet", rows))) == 2

@@ -64,8 +64,8 @@ def kill_quietly(pid: int) -> None:
 PARENT = textwrap.dedent("""
     import subprocess, sys, time
     stdin = int(sys.argv[1]) if len(sys.argv) > 1 else subprocess.PIPE
-    worker = subprocess.Popen([sys.executable, "-m", "bench.measure.worker"], stdin=stdin, start_new_session=True,
-                              stdout=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "bench.measure.worker"], stdin=stdin,
+                              start_new_session=True, stdout=subprocess.DEVNULL)
     if stdin == subprocess.PIPE:
         worker.stdin.write(sys.stdin.readline().encode())
         worker.stdin.flush()

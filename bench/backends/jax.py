@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,9 @@ from bench.core.contract import Optimizer, Problem
 from bench.core.device import Device
 
 NAME = "jax"
-MODES = ("jit",)
+MODES: tuple[str, ...] = ("jit",)
 DEFAULT_MODE = "jit"
-DEVICE_KINDS = ("cpu", "cuda")
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
 UNSUPPORTED: dict[tuple[str, str], str] = {}
 # XLA plans every buffer of a compiled program ahead of time, so its buffer
 # assignment gives the program's peak exactly, on every backend.
@@ -95,7 +96,7 @@ def sync(out: Any, device: Any) -> None:
     jax.block_until_ready(out)
 
 
-def matmul(device: Any, n: int):
+def matmul(device: Any, n: int) -> Callable[[Any], Any]:
     import jax
 
     a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32), device)
@@ -103,7 +104,7 @@ def matmul(device: Any, n: int):
     return lambda _: product(a)
 
 
-def flusher(device: Any, nbytes: int):
+def flusher(device: Any, nbytes: int) -> Callable[[], Any]:
     import jax
     import jax.numpy as jnp
 
@@ -138,7 +139,8 @@ def _compiled_peak(fn: Any, *args: Any) -> float:
 
 
 def implement(
-    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+    loss: Callable[..., Any], problem: Problem, device: Any, mode: str, lr: float,
+    optimizer: Optimizer | None = None,
 ) -> Implementation:
     if mode not in MODES:
         raise ValueError(f"jax mode {mode!r} is not supported (modes: {', '.join(MODES)})")

@@ -6,6 +6,7 @@ import importlib.metadata
 import importlib.util
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,14 @@ from bench.core.device import Device
 
 NAME = "tensorflow"
 # function: tf.function (graph); xla: tf.function(jit_compile=True); eager: op by op.
-MODES = ("function", "xla", "eager")
+MODES: tuple[str, ...] = ("function", "xla", "eager")
 DEFAULT_MODE = "function"
-DEVICE_KINDS = ("cpu", "cuda")
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
 _GRAPH_SPLIT = ("tf.function traces forward and backward into one graph; "
                 "the direct split exists only in eager mode")
-UNSUPPORTED = {("function", "backward_split"): _GRAPH_SPLIT, ("xla", "backward_split"): _GRAPH_SPLIT}
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("function", "backward_split"): _GRAPH_SPLIT, ("xla", "backward_split"): _GRAPH_SPLIT,
+}
 # TensorFlow has no public view of the tensors a GradientTape keeps.
 _NO_SAVED = "saved: not exposed by TensorFlow's GradientTape"
 # TensorFlow's default CPU allocator keeps freed memory for reuse, out of
@@ -112,7 +115,7 @@ def sync(out: Any, device: Any) -> None:
         tf.test.experimental.sync_devices()
 
 
-def matmul(device: Any, n: int):
+def matmul(device: Any, n: int) -> Callable[[Any], Any]:
     import tensorflow as tf
 
     with tf.device(device):
@@ -121,7 +124,7 @@ def matmul(device: Any, n: int):
     return lambda _: product()
 
 
-def flusher(device: Any, nbytes: int):
+def flusher(device: Any, nbytes: int) -> Callable[[], Any]:
     import tensorflow as tf
 
     if device == "/CPU:0":
@@ -225,7 +228,8 @@ def _eager_split(loss, params: list[Any], X: Any, y: Any, device: Any) -> Phase:
 
 
 def implement(
-    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+    loss: Callable[..., Any], problem: Problem, device: Any, mode: str, lr: float,
+    optimizer: Optimizer | None = None,
 ) -> Implementation:
     import tensorflow as tf
 

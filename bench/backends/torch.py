@@ -6,6 +6,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,9 +16,9 @@ from bench.core.contract import Optimizer, Problem
 from bench.core.device import Device
 
 NAME = "torch"
-MODES = ("eager", "compile")
+MODES: tuple[str, ...] = ("eager", "compile")
 DEFAULT_MODE = "eager"
-DEVICE_KINDS = ("cpu", "cuda")
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
 UNSUPPORTED: dict[tuple[str, str], str] = {}
 MEMORY_METHOD = {
     "cpu": "saved: autograd saved_tensors_hooks (unique storages); peak: allocations seen by "
@@ -91,14 +92,14 @@ def sync(out: Any, device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul(device: Any, n: int):
+def matmul(device: Any, n: int) -> Callable[[Any], Any]:
     import torch
 
     a = torch.randn(n, n, device=device, dtype=torch.float32)
     return lambda _: a @ a
 
 
-def flusher(device: Any, nbytes: int):
+def flusher(device: Any, nbytes: int) -> Callable[[], Any]:
     import torch
 
     if device.type != "cuda":
@@ -173,7 +174,8 @@ def _traces() -> int:
 
 
 def implement(
-    loss, problem: Problem, device: Any, mode: str, lr: float, optimizer: Optimizer | None = None
+    loss: Callable[..., Any], problem: Problem, device: Any, mode: str, lr: float,
+    optimizer: Optimizer | None = None,
 ) -> Implementation:
     import torch
 

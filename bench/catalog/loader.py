@@ -1,21 +1,20 @@
-"""Finds suites: plain Python modules in a folder, loaded by path (like asv).
-
-A suite module defines:
+"""Loads one suite: a plain Python module, imported by its path (like asv's benchmarks), and checks
+that it keeps the contract. A suite module defines:
 
 - ``DESCRIPTION``: one line saying what the model is.
 - ``GRID``: the cases of a full run, either ``{parameter: [values, ...]}``
   (every combination) or a list of parameter dicts (for sweeps that vary one
   parameter at a time around a centre, where a full product would explode).
 - ``QUICK``: a list of parameter dicts, the small subset ``--quick`` runs.
-- ``problem(params, seed) -> bench.core.contract.Problem``: data and initial
+- ``problem(params, seed) -> bench.Problem``: data and initial
   parameters in NumPy, the same for every framework.
 - ``reference(problem) -> (loss, grads)``: loss and gradients in float64
   NumPy, the ground truth every framework is checked against before timing.
-- ``flops(params) -> bench.core.contract.Flops``: analytic FLOPs of forward and gradient.
+- ``flops(params) -> bench.Flops``: analytic FLOPs of forward and gradient.
 - ``loss_torch``, ``loss_tensorflow``, ``loss_jax``: ``(params, X, y) -> loss``,
   one per framework it supports, importing its framework inside the function
   so that listing suites never imports a framework.
-- optionally ``memory(params) -> bench.core.contract.Memory``: analytic bytes saved for
+- optionally ``memory(params) -> bench.Memory``: analytic bytes saved for
   the backward pass and the extra bytes at the peak of forward and gradient,
   the theory beside the measured memory columns (NaN where absent).
 - optionally ``TOLERANCE``: the largest relative error accepted in float32
@@ -130,7 +129,7 @@ def load_file(path: Path) -> Suite:
     except BaseException as exc:  # any failure of a user's file is that file's
         sys.modules.pop(spec.name, None)
         raise UserError(
-            f"suite {name} ({path}) fails to import: {type(exc).__name__}: {_one_line(exc)}"
+            f"suite {name} ({path}) fails to import: {type(exc).__name__}: {_one_line(exc)}{_hint(exc)}"
         ) from exc
     missing = [a for a in REQUIRED if not hasattr(module, a)]
     if missing:
@@ -179,3 +178,11 @@ def _check_cases(name: str, path: Path, module: ModuleType) -> None:
 def _one_line(exc: BaseException) -> str:
     """An exception's message on one line (messages are printed one per line)."""
     return " ".join(str(exc).split())[:500]
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do about an import error that bench's own history explains."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "bench.spec":
+        # Suites written before bench's packages imported the contract from bench.spec.
+        return " (bench.spec is gone: write `from bench import Flops, Memory, Problem`)"
+    return ""

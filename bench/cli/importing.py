@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.cli import helptext
 from bench.core.errors import UserError
-from bench.store.location import is_url, results_arg
+from bench.store.location import results_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench import store
-    from bench.cli.run import new_run_id
     from bench.execute import machine
     from bench.interop import importer
     from bench.store import outputs
@@ -58,15 +57,11 @@ def handle(args: argparse.Namespace) -> int:
     machine.check_name(args.machine)
     importer.check_source(args.file)
     # Where it goes is checked before the file is read.
-    if isinstance(args.results, str) and is_url(args.results):
-        outputs.location(args.results, "--results")
-    else:
-        outputs.folder(args.results, "--results")
-        outputs.folder(args.results / args.machine, "--results")
+    outputs.results_root(args.results, args.machine)
     doc = importer.read_document(args.file)
-    run_id = new_run_id()
+    run_id = store.new_run_id()
     while store.run_exists(store.run_path(args.results, args.machine, run_id)):  # never overwrite a run
-        run_id = new_run_id()
+        run_id = store.new_run_id()
     try:
         found = importer.records(doc, run_id, args.machine)
     except UserError as exc:

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
-import secrets
 import signal
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import backends
 from bench.catalog import discovery, loader
 from bench.cli import helptext
 from bench.core import defaults
-from bench.core.cases import Case
+from bench.core.cases import Case, parse_id
 from bench.core.device import Device
 from bench.core.errors import UserError, did_you_mean
-from bench.core.records import FRAMEWORKS, Record
+from bench.core.records import FRAMEWORKS
 from bench.core.settings import Settings
-from bench.execute import fleet, machine, runner
+from bench.execute import fleet, machine, session
 from bench.execute.jobs import Job, plan_jobs
 from bench.present import fmt
 from bench.present.tables import FORMATS
-from bench.stats import row_stats
+from bench.store import outputs
 from bench.store.location import is_url, results_arg
 
 QUICK_BUDGET_S = defaults.QUICK_BUDGET_S
@@ -65,10 +61,6 @@ EXAMPLES = (
     ("bench run --device cuda --mode all --suite mlp_regression --processes 5",
      "every mode of every framework on the first GPU, each case in 5 worker processes"),
 )
-
-
-class ResultsUnwritable(Exception):
-    """The results file could not be written during the run: the run stops (exit code 3)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -161,7 +153,7 @@ def _add_fleet_options(p: argparse.ArgumentParser) -> None:
         "fleet runs", helptext.paragraphs(
             "run the same plan on every machine of a Dask cluster, into one shared --results (one worker "
             "per machine: dask worker ADDRESS --nworkers 1 --nthreads 1 --resources bench=1 --name NAME; "
-            "see the README, 'Fleet runs')", indent=2))
+            "see docs/fleet.md)", indent=2))
     fleet.add_argument("--cluster", default=None, metavar="ADDRESS",
                        help="the Dask scheduler, e.g. tcp://HOST:8786; each machine writes into --results "
                             "(a URL or a folder they all mount) under its worker name; one report at the end")
@@ -270,16 +262,14 @@ def parse_cases(values: list[str], suites: list[loader.Suite]) -> dict[str, list
     names = set(suite.cases(quick=True)[0].as_dict())
     cases = []
     for text in values:
-        params: dict[str, int] = {}
-        for item in _split(text):
-            key, sep, value = item.partition("=")
-            key = key.strip()
-            if not sep or not re.fullmatch(r"\d+", value.strip()):
-                raise UserError(f"--case {text}: write NAME=INTEGER pairs separated by commas "
-                                f"(e.g. {suite.cases(quick=True)[0].id})")
-            if key in params:
-                raise UserError(f"--case {text}: {key} is given twice")
-            params[key] = int(value)
+        pairs = parse_id(",".join(_split(text)))
+        if not pairs or not all(re.fullmatch(r"\d+", value) for _, value in pairs):
+            raise UserError(f"--case {text}: write NAME=INTEGER pairs separated by commas "
+                            f"(e.g. {suite.cases(quick=True)[0].id})")
+        params = {key: int(value) for key, value in pairs}
+        if len(params) < len(pairs):
+            twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+            raise UserError(f"--case {text}: {twice} is given twice")
         if set(params) != names:
             raise UserError(f"--case {text}: suite {suite.name} takes exactly "
                             f"{', '.join(sorted(names))}")
@@ -333,58 +323,12 @@ def make_settings(args: argparse.Namespace) -> Settings:
                     precision=args.precision, max_time_s=max_time, max_processes=args.max_processes or 0)
 
 
-def new_run_id() -> str:
-    """The time (UTC, to the second) and 64 random bits: two runs never share an id."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(8)}"
-
-
 def check_machine(name: str) -> str:
     """``--machine``: a sane folder name (bench.execute.machine's rule, and short enough), or a UserError."""
     machine.check_name(name)
     if len(name) > MAX_MACHINE_CHARS:
         raise UserError(f"--machine {name[:20]}...: {len(name)} characters; use at most {MAX_MACHINE_CHARS}")
     return name
-
-
-def check_writable(results: Path | str, machine_name: str | None = None, option: str = "--results") -> None:
-    """UserError unless a run can be written under ``results`` (in ``machine_name``'s folder).
-
-    A URL is checked by writing and deleting a probe object under it.
-    """
-    from bench.store import outputs
-
-    if isinstance(results, str) and is_url(results):
-        outputs.location(results, option)
-        return
-    folder = Path(results) / machine_name if machine_name else Path(results)
-    _check_folder(folder, option)
-
-
-def _check_folder(folder: Path, option: str) -> None:
-    """UserError unless a file can be created in ``folder``; folders made for the check are removed."""
-    made: list[Path] = []
-    try:
-        for p in reversed((folder, *folder.parents)):
-            if p.is_dir():
-                continue
-            if p.exists() or p.is_symlink():
-                raise UserError(f"{option}: {p} is not a folder: choose a folder with {option}")
-            p.mkdir()
-            made.append(p)
-        fd, probe = tempfile.mkstemp(prefix=".bench-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        why = exc.strerror or str(exc)
-        raise UserError(f"{option}: cannot write in {folder} ({why}): choose a writable folder with "
-                        f"{option}") from None
-    finally:
-        # The results file makes its folder when it is first written: a run that
-        # measures nothing leaves nothing behind.
-        for p in reversed(made):
-            with contextlib.suppress(OSError):
-                p.rmdir()
 
 
 @contextlib.contextmanager
@@ -461,14 +405,14 @@ def _dry_run(args: argparse.Namespace, settings: Settings, asked: Request) -> in
     from rich.text import Text
 
     from bench.execute import estimate
-    from bench.present import console
+    from bench.present import console, plan_view
 
     _warnings(args, asked)
     name = args.machine or machine.machine_id(machine.fingerprint())
     # Earlier runs of this machine scale the estimate; only a local folder is read (no network).
     earlier = None if is_url(str(args.results)) else Path(args.results) / name
     guess = estimate.estimate(asked.jobs, settings, earlier, report=not args.no_report)
-    for line in estimate.describe(asked.jobs, settings, guess):
+    for line in plan_view.describe(asked.jobs, settings, guess):
         console.out.print(Text(line), soft_wrap=True)
     console.out.print(Text(f"results: {args.results}/{name}/<run-id>.parquet"), soft_wrap=True)
     console.out.print(Text("report: none (--no-report)" if args.no_report else
@@ -479,8 +423,8 @@ def _dry_run(args: argparse.Namespace, settings: Settings, asked: Request) -> in
 
 def _handle(args: argparse.Namespace) -> int:
     # Validate everything before starting anything.
-    from bench import store
-    from bench.stats import quality
+    from bench.execute import session
+    from bench.present import console
 
     settings = make_settings(args)
     if args.cluster:
@@ -492,39 +436,18 @@ def _handle(args: argparse.Namespace) -> int:
     asked = _request(args)
     if args.dry_run:
         return _dry_run(args, settings, asked)
-    devices, names, suites, jobs = asked.devices, asked.frameworks, asked.suites, asked.jobs
     fingerprint = machine.fingerprint()
     name = args.machine or machine.machine_id(fingerprint)
-    check_writable(args.results, name)
+    outputs.results_root(args.results, name)
     _warnings(args, asked)
-
-    run_id = new_run_id()
-    writer = store.new_run(args.results, name, run_id, {
-        "run_id": run_id, "machine": name, "fingerprint": fingerprint,
-        "settings": asdict(settings),
-        "devices": devices, "frameworks_requested": names,
-        "suites": [s.name for s in suites],
-        # Set by a fleet run (bench.execute.fleet) for the `bench run` it starts on each machine.
-        **({"fleet": os.environ[fleet.FLEET_ENV]} if os.environ.get(fleet.FLEET_ENV) else {}),
-    })
-    path = writer.path
-    try:
-        envs, held, interrupted = _measure(jobs, settings, run_id, name, writer)
-        if not writer.records:
-            reasons = "; ".join(f"{k}: {v.get('unavailable')}" for k, v in envs.items())
-            if interrupted:
-                raise KeyboardInterrupt
-            raise UserError(f"no framework can run on {', '.join(devices)} here ({reasons})")
-        writer.records.extend(held)
-        # The processes' intervals, narrowed by the spread the run's cases share.
-        writer.records[:] = row_stats.pool(writer.records)
-        try:
-            writer.close(frameworks=envs, interrupted=interrupted, quality=quality.summary(writer.records))
-        except OSError as exc:
-            raise ResultsUnwritable(exc) from exc
-    except ResultsUnwritable as exc:
-        return _unwritable(path, writer.written, exc)
-    return _finish(args, writer, path, run_id, interrupted)
+    plan = session.RunPlan(tuple(asked.jobs), settings, args.results, name, {
+        "fingerprint": fingerprint, "devices": asked.devices, "frameworks_requested": asked.frameworks,
+        "suites": [s.name for s in asked.suites]})
+    with console.ProgressDisplay(plan.cases) as progress:
+        outcome = session.execute(plan, progress)
+    if outcome.unwritable is not None:
+        return _unwritable(outcome)
+    return _finish(args, outcome)
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -562,16 +485,13 @@ def _fleet(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def _unwritable(path: Path, written: bool, exc: ResultsUnwritable) -> int:
-    """One line: what could not be written, and which file holds the run so far; exit code 3.
-
-    ``written``: whether this run's file was written once (the file at
-    ``path`` may be another run's, which the writer refused to replace).
-    """
-    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
-    why = (cause.strerror or str(cause)) if cause is not None else str(exc)
-    kept = _kept(path) if written else "no results file was written"
-    print(f"bench: error: cannot write {path} ({why}): the run stopped; {kept}", file=sys.stderr)
+def _unwritable(outcome: session.Outcome) -> int:
+    """One line: what could not be written, and which file holds the run so far; exit code 3."""
+    error = outcome.unwritable
+    why = (error.strerror or str(error)) if error is not None else "unknown"
+    # The file at the run's path may be another run's, which the writer refused to replace.
+    kept = _kept(outcome.path) if outcome.written else "no results file was written"
+    print(f"bench: error: cannot write {outcome.path} ({why}): the run stopped; {kept}", file=sys.stderr)
     return EXIT_UNWRITABLE
 
 
@@ -590,107 +510,31 @@ def _kept(path: Path | str) -> str:
     return f"the results so far are in {path}" if where == "file" else "no results file was written"
 
 
-def _sink(write: Callable[[list[Record]], None]) -> Callable[[list[Record]], None]:
-    """``write`` with its OSError (a full disk, a folder gone) turned into ResultsUnwritable."""
-    def sink(records: list[Record]) -> None:
-        try:
-            write(records)
-        except OSError as exc:
-            raise ResultsUnwritable(exc) from exc
-
-    return sink
-
-
-def _measure(jobs: list[Job], settings: Settings, run_id: str, name: str, writer
-             ) -> tuple[dict[str, dict], list[Record], bool]:
-    """Run every job, --processes times; (what each framework reported, rows held back, interrupted)."""
-    from bench.present import console
-
-    envs: dict[str, dict] = {}
-    held: list[Record] = []  # rows of a device no framework could use: written only beside others
-    with console.ProgressDisplay(sum(len(j.cases) for j in jobs) * settings.processes) as progress:
-        try:
-            # Process k of every job before process k + 1 of any: the
-            # processes of one case lie minutes apart, so the interval also
-            # sees the machine change.
-            for repeat in range(settings.processes):
-                for job in jobs:
-                    key = f"{job.framework}:{job.mode}@{job.device}"
-                    progress.job_started(job)
-                    if repeat and "unavailable" in envs.get(key, {}):
-                        progress.job_finished(job, runner.JobOutcome())
-                        continue
-                    sink = _sink(writer.merge if repeat else writer.append)
-                    outcome = runner.run_job(job, settings, run_id, name, progress, sink, repeat)
-                    if not repeat:
-                        envs[key] = outcome.env or {"unavailable": outcome.unavailable}
-                        if outcome.unavailable:
-                            held.extend(outcome.records)
-            _more_processes(jobs, settings, run_id, name, writer, progress)
-        except KeyboardInterrupt:
-            return envs, held, True
-    return envs, held, False
-
-
-def _more_processes(jobs: list[Job], settings: Settings, run_id: str, name: str, writer,
-                    progress) -> None:
-    """--max-processes: one more process at a time for the cases whose R is still wider than --precision.
-
-    Only cases measured (ok) in several processes can fall short, so a job whose framework was
-    unavailable never comes back here.
-    """
-    for repeat in range(settings.processes, settings.max_processes):
-        short = short_of_precision(writer.records, settings.precision)
-        todo = [j for j in (_only(job, short) for job in jobs) if j.cases]
-        if not todo:
-            return
-        progress.add(sum(len(j.cases) for j in todo))
-        for job in todo:
-            progress.job_started(job)
-            runner.run_job(job, settings, run_id, name, progress, _sink(writer.merge), repeat)
-
-
-def short_of_precision(records: list[Record], precision: float | None) -> set[tuple[str, ...]]:
-    """The cases (``row_stats.case_key``) whose R, over their processes so far, is wider than ``precision``."""
-    if precision is None:
-        return set()
-    return {row_stats.case_key(r) for r in row_stats.pool(records)
-            if r.phase == "gradient" and r.status == "ok" and len(r.process_rounds) > 1 and r.ratio > 0
-            and not (r.ratio_ci_high - r.ratio_ci_low) / 2 / r.ratio <= precision}
-
-
-def _only(job: Job, keys: set[tuple[str, ...]]) -> Job:
-    """``job`` with only the cases named by ``keys``."""
-    suites = tuple((suite, tuple(c for c in cases
-                                 if (c.suite, c.id, job.framework, job.mode, job.device) in keys))
-                   for suite, cases in job.suites)
-    return replace(job, suites=tuple((s, cs) for s, cs in suites if cs))
-
-
-def _finish(args: argparse.Namespace, writer, path: Path, run_id: str, interrupted: bool) -> int:
+def _finish(args: argparse.Namespace, outcome: session.Outcome) -> int:
     """Summary, quality warning, report; the exit code."""
     from rich.text import Text
 
     from bench.present import console
 
-    console.show_summary(writer.records, args.form)
-    warning = console.quality_warning(writer.records)
+    console.show_summary(outcome.records, args.form)
+    warning = console.quality_warning(outcome.records)
     if warning:
         console.warn(warning)
     # With json, stdout holds the one document a script parses.
     where = console.err if args.form == "json" else console.out
-    where.print(Text(f"results: {path}"))
+    where.print(Text(f"results: {outcome.path}"))
     if not args.no_report:
         from bench.present import report
 
         try:
-            where.print(Text(f"report: {report.write([path], args.reports / f'{run_id}.html')}"))
+            written = report.write([outcome.path], args.reports / f"{outcome.run_id}.html")
+            where.print(Text(f"report: {written}"))
         except Exception as exc:  # the results are stored: a report failure must not lose the run
-            console.warn(f"no report written ({exc}); retry with `bench report {path}`")
-    if interrupted:
+            console.warn(f"no report written ({exc}); retry with `bench report {outcome.path}`")
+    if outcome.interrupted:
         console.err.print("[yellow]interrupted: the results file holds the cases finished so far[/]")
         return EXIT_INTERRUPTED
-    bad = [r for r in writer.records if r.status in ("failed", "error", "crashed")]
+    bad = [r for r in outcome.records if r.status in ("failed", "error", "crashed")]
     if bad:
         console.err.print(f"[yellow]{fmt.plural(len(bad), 'row')} did not measure "
                           "(status failed, error or crashed)[/]")

@@ -1,7 +1,7 @@
 """Every timing default in one place: what `bench run` does when not told otherwise.
 
 The CLI, the run settings, the timing engine and the worker read these
-names; nothing else writes the numbers. The README's tables quote them.
+names; nothing else writes the numbers. docs/usage.md and docs/methodology.md quote them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ WARMUP_S = 0.1
 QUICK_WARMUP_S = 0.02
 # Rounds: at least this many, whatever the budget.
 MIN_ROUNDS = 5
-# Worker processes per case (bench run --processes): see the README,
+# Worker processes per case (bench run --processes): see docs/methodology.md,
 # "Between-process variation", for the measurements behind them.
 PROCESSES = 3
 QUICK_PROCESSES = 1

@@ -72,9 +72,13 @@ GPU_FLUSH_BYTES = 256 * 2**20
 MIN_CPU_FLUSH_BYTES = 32 * 2**20
 
 
-def _largest_cpu_cache() -> int:
+CPU_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+def _largest_cpu_cache(caches: Path = CPU_CACHES) -> int:
+    """The largest cache of the first CPU, in bytes, from sysfs (0 where sysfs does not say)."""
     sizes = []
-    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+    for f in caches.glob("index*/size"):
         text = f.read_text().strip().upper()
         unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
         with contextlib.suppress(ValueError):

@@ -1,39 +1,45 @@
-"""The records bench passes around and stores, and the contract of a suite.
+"""A row of the results table (``Record``), its one key (``CaseKey``), and the one way to make one.
 
-A suite is a plain Python module (see ``bench.catalog.discovery`` for what it must
-define). Everything it hands to the harness is one of the frozen dataclasses
-here; everything bench stores is a ``Record``, one row of the results table.
+Everything bench stores is a ``Record``. Each column's meaning is in
+``bench.store.schema.COLUMN_DOCS`` (the results schema's documentation).
 """
-
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
+from bench.core import clock
 from bench.core.cases import Case
+from bench.core.settings import Settings
 
 FRAMEWORKS = ("torch", "tensorflow", "jax")
-
 
 # What is timed. ``backward`` is derived (gradient minus forward, paired by
 # round); ``backward_split`` times the backward pass alone through a recorded
 # forward pass, where the framework allows it.
 PHASES = ("forward", "gradient", "backward", "backward_split", "step")
 
-
 # ok: timed. failed: the equivalence check failed, so nothing was timed.
 # error: the case raised. skipped: not possible here (reason says why).
 # crashed: the worker died or hung (reason says how).
 STATUSES = ("ok", "failed", "error", "skipped", "crashed")
 
+# Seconds per call that can be a measurement: from a picosecond to about four months. A time
+# outside this (or not a number) was not measured: the store and the importer refuse it.
+TIME_RANGE_S = (1e-12, 1e7)
+# T(phase) / T(forward) that can be a measurement.
+RATIO_RANGE = (1e-6, 1e6)
+# The size of any other number that can be a measurement (FLOPs, bytes, rates, fractions);
+# zero is a number too.
+VALUE_RANGE = (1e-30, 1e30)
+
 
 @dataclass(frozen=True)
 class Record:
-    """One row of the results table: (suite, case, framework, mode, device, phase)."""
+    """One row of the results table: one phase of one case (``CaseKey``), and how it measured."""
 
     run_id: str
     machine: str
@@ -143,5 +149,56 @@ class Record:
         return cls(**kw)
 
 
-def params_json(case: Case) -> str:
-    return json.dumps(case.as_dict(), sort_keys=True)
+class CaseKey(NamedTuple):
+    """Which case a row belongs to: a suite's case, in one framework, mode, device and dtype.
+
+    The one key of a case: rows of one key are one case's phases; the store
+    takes a case's rows by it, ``bench compare`` matches two runs' cases by it.
+    """
+
+    suite: str
+    case: str
+    framework: str
+    mode: str
+    device: str
+    dtype: str
+
+    @classmethod
+    def of(cls, r: Record) -> CaseKey:
+        """The key of a row."""
+        return cls(r.suite, r.case, r.framework, r.mode, r.device, r.dtype)
+
+
+# The columns that name a case (a results table's CaseKey), and a row (its phase too).
+CASE_KEY: tuple[str, ...] = CaseKey._fields
+ROW_KEY: tuple[str, ...] = (*CASE_KEY, "phase")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What the rows of one job share: the run and machine, the framework and how it ran."""
+
+    run_id: str
+    machine: str
+    framework: str
+    framework_version: str
+    mode: str
+    device: str
+    device_name: str = ""
+
+
+def make(origin: Origin, case: Case, phase: str, status: str, settings: Settings | None = None,
+         **values: Any) -> Record:
+    """The one way a row is made: the origin's and the case's columns, the settings in effect and the
+    time, then ``values`` (the measurements, or why there are none), which win over the settings."""
+    fixed: dict[str, Any] = {"timestamp": clock.now()}
+    if settings is not None:
+        fixed |= {"threads": settings.threads, "allow_tf32": settings.allow_tf32, "dtype": settings.dtype,
+                  "l2": settings.l2,
+                  "precision_target": settings.precision if settings.precision is not None else math.nan}
+    return Record(
+        run_id=origin.run_id, machine=origin.machine, suite=case.suite, case=case.id,
+        params=case.params_json, framework=origin.framework, framework_version=origin.framework_version,
+        mode=origin.mode, device=origin.device, device_name=origin.device_name, phase=phase, status=status,
+        **{**fixed, **values},
+    )

@@ -15,14 +15,14 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.core import defaults
+from bench.core import clock, defaults
+from bench.core.device import is_gpu
+from bench.core.records import CASE_KEY, CaseKey
 from bench.core.settings import Settings
 from bench.execute.jobs import Job
-from bench.present import fmt
 
 # Seconds to start one worker on the CPU of a small machine: the framework's
 # import, its configuration and the peak-FLOP/s matmul (bench.measure.worker).
@@ -35,7 +35,7 @@ OTHER_START_S = 5.0
 SETUP_S = 0.5
 CHECKS_S = 0.5
 # Modes that compile every case at its first call, and JAX's autotuning on a
-# GPU (1 to 20 s per quick case, the README's device check): added per case.
+# GPU (1 to 20 s per quick case, the device check in docs/gpu.md): added per case.
 MODE_CASE_S = {"compile": 20.0, "xla": 2.0}
 GPU_CASE_S = {"jax": 5.0}
 # Phases with their own warm-up (bench.measure.timing): forward, gradient, the split backward, step.
@@ -48,15 +48,16 @@ REPORT_S = 3.0
 # looked at to find them (a dry run stays quick in a folder of many runs).
 CALIBRATION_RUNS = 5
 CALIBRATION_FILES = 20
-MODEL_BASIS = "estimated from the budget, not measured"
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Wall seconds of a run, and in words what they rest on."""
+    """Wall seconds of a run, and what they rest on: the model alone (``runs`` 0), or the model scaled
+    by the median of ``runs`` earlier runs of this machine (``scale``: their time over the model's)."""
 
     seconds: float
-    basis: str
+    runs: int = 0
+    scale: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class JobSize:
 
 def sizes(jobs: Iterable[Job]) -> list[JobSize]:
     """The model's view of the planned jobs."""
-    return [JobSize(j.framework, j.mode, j.device != "cpu", len(j.cases)) for j in jobs]
+    return [JobSize(j.framework, j.mode, is_gpu(j.device), len(j.cases)) for j in jobs]
 
 
 def model_seconds(jobs: Sequence[JobSize], settings: Settings) -> float:
@@ -97,11 +98,9 @@ def estimate(jobs: Sequence[Job], settings: Settings, earlier: Path | None = Non
     fixed = FIXED_S + (REPORT_S if report else 0.0)
     scales = calibration(earlier) if earlier is not None else []
     if not scales:
-        return Estimate(model + fixed, MODEL_BASIS)
+        return Estimate(model + fixed)
     scale = statistics.median(scales)
-    runs = f"{len(scales)} earlier run{'s' if len(scales) > 1 else ''}"
-    return Estimate(model * scale + fixed, f"scaled by {runs} of this machine ({fmt.sig3(scale)}× the "
-                                           "model)")
+    return Estimate(model * scale + fixed, len(scales), scale)
 
 
 def calibration(folder: Path) -> list[float]:
@@ -143,7 +142,7 @@ def _scale(path: Path) -> float | None:
 def _duration(meta: dict[str, Any]) -> float | None:
     if meta.get("interrupted") or meta.get("imported_from") or not meta.get("finished"):
         return None
-    seconds = (datetime.fromisoformat(meta["finished"]) - datetime.fromisoformat(meta["started"])
+    seconds = (clock.parse(meta["finished"]) - clock.parse(meta["started"])
                ).total_seconds()
     return seconds if seconds > 0 else None
 
@@ -159,53 +158,11 @@ def _run_jobs(path: Path) -> list[JobSize]:
     """The jobs a stored run measured: its distinct cases per framework, mode and device."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["suite", "case", "framework", "mode", "device"]).to_pylist()
-    cases: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+    table = pq.read_table(path, columns=list(CASE_KEY)).to_pylist()
+    cases: dict[tuple[str, str, str], set[CaseKey]] = {}
     for row in table:
         job = (row["framework"], row["mode"], row["device"])
-        cases.setdefault(job, set()).add((row["suite"], row["case"]))
-    return [JobSize(fw, mode, device != "cpu", len(c)) for (fw, mode, device), c in cases.items()]
+        cases.setdefault(job, set()).add(CaseKey(**row))
+    return [JobSize(fw, mode, is_gpu(device), len(c)) for (fw, mode, device), c in cases.items()]
 
 
-def duration(seconds: float) -> str:
-    """A wall time for people: "about 40 s", "about 4 min", "about 1 h 20 min"."""
-    if seconds < 90:
-        return f"about {max(5, round(seconds / 5) * 5)} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min"
-    return f"about {minutes // 60} h {minutes % 60} min"
-
-
-def describe(jobs: Sequence[Job], settings: Settings, estimate: Estimate) -> list[str]:
-    """The plan in lines for people: jobs, suites and their cases, processes, budget, the estimate."""
-    lines = [f"plan: {len(jobs)} job{'s' if len(jobs) > 1 else ''} (framework mode · device)"]
-    lines += [f"  {j.framework} {j.mode} · {j.device}: {len(j.cases)} cases" for j in jobs]
-    which = "the --quick subset" if settings.quick else "the full grids"
-    lines.append(f"suites and cases ({which}, or --case):")
-    for name, (cases, fws) in _suites(jobs).items():
-        lines.append(f"  {name}: {len(cases)} cases, in {', '.join(fws)}")
-        lines += [f"    {c}" for c in cases]
-    n = settings.processes
-    budget = fmt.sig3(settings.budget_s * n)
-    lines.append(f"each case: {budget} s of timed rounds in {n} worker process{'es' if n > 1 else ''}"
-                 + (f" ({fmt.sig3(settings.budget_s)} s each)" if n > 1 else ""))
-    lines.append(f"settings: threads {settings.threads}; cache {settings.l2}; seed {settings.seed}")
-    if settings.precision is not None:
-        more = (f", and up to {settings.max_processes - n} more processes per case (--max-processes)"
-                if settings.max_processes > n else "")
-        lines.append(f"--precision {settings.precision:g} may add up to {fmt.sig3(settings.max_time_s)} s "
-                     f"per case and process{more}: not counted below")
-    lines.append(f"wall time: {duration(estimate.seconds)}; {estimate.basis}")
-    return lines
-
-
-def _suites(jobs: Sequence[Job]) -> dict[str, tuple[list[str], list[str]]]:
-    """Suite name -> (its case ids as planned, the frameworks that run it), in plan order."""
-    found: dict[str, tuple[list[str], list[str]]] = {}
-    for job in jobs:
-        for suite, cases in job.suites:
-            _, fws = found.setdefault(suite.name, ([c.id for c in cases], []))
-            if job.framework not in fws:
-                fws.append(job.framework)
-    return found

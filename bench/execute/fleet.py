@@ -33,9 +33,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from bench.core import clock
 from bench.core.errors import UserError, did_you_mean
 
 RESOURCE = "bench"
@@ -55,7 +55,7 @@ RETURN_TIMEOUT_S = 300.0
 
 def new_fleet_id() -> str:
     """UTC start time and 64 random bits, like a run id."""
-    return datetime.now(timezone.utc).strftime("fleet-%Y%m%dT%H%M%SZ-") + secrets.token_hex(8)
+    return f"fleet-{clock.stamp()}-{secrets.token_hex(8)}"
 
 
 @dataclass(frozen=True)
@@ -220,70 +220,93 @@ def run_fleet(address: str, argv: list[str], wanted: Sequence[str] | None = None
               fleet_id: str | None = None, show: Callable[[FleetOutcome], None] | None = None,
               connect_timeout_s: float = 30.0) -> FleetOutcome:
     """Run ``bench run ARGV`` on every chosen machine of the cluster at ``address``; what happened."""
-    from distributed import Client, Event
+    from distributed import Client
 
     try:
         client = Client(address, timeout=connect_timeout_s, set_as_default=False)
     except OSError as exc:
         raise UserError(f"--cluster {address}: cannot reach the Dask scheduler ({exc})") from None
     try:
-        chosen = machines(client, wanted)
         outcome = FleetOutcome(fleet_id or new_fleet_id())
-        cancel = Event(_cancel_name(outcome.fleet_id), client=client)
-        futures: dict[str, Any] = {}
-
-        def submit(m: Machine) -> None:
-            state = outcome.machines.setdefault(m.name, MachineState(m.name))
-            state.attempts += 1
-            state.state = "running"
-            futures[m.name] = client.submit(
-                run_on_machine, argv, m.name, outcome.fleet_id, key=f"bench-{outcome.fleet_id}-{m.name}-"
-                f"{state.attempts}", workers=[m.name], allow_other_workers=False, resources={RESOURCE: 1},
-                pure=False, retries=0)
-
-        for m in chosen:
-            submit(m)
-        lost_since: dict[str, float] = {}
-        by_name = {m.name: m for m in chosen}
+        fleet = _Fleet(client, argv, machines(client, wanted), retry, outcome)
+        for m in fleet.chosen.values():
+            fleet.submit(m)
         try:
-            while any(s.state in ("running", "waiting") for s in outcome.machines.values()):
-                present = {str(i.get("name")) for i in client.scheduler_info()["workers"].values()}
-                for name, fut in list(futures.items()):
-                    state = outcome.machines[name]
-                    if state.state == "running":
-                        _read_progress(client, outcome.fleet_id, state)
-                        if fut.done():
-                            _settle(state, fut)
-                        elif name not in present:
-                            _lost(state, fut, retry, lost_since)
-                    elif state.state == "waiting":
-                        if name in present:  # the machine came back: run it again (--retry)
-                            del lost_since[name]
-                            submit(by_name[name])
-                        elif time.monotonic() - lost_since[name] > RETURN_TIMEOUT_S:
-                            state.state = "lost"
-                            state.detail += f"; it did not come back within {RETURN_TIMEOUT_S:.0f} s"
+            while any(s.state in ("running", "waiting") for s in fleet.outcome.machines.values()):
+                fleet.poll()
                 if show is not None:
-                    show(outcome)
+                    show(fleet.outcome)
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
-            outcome.interrupted = True
-            cancel.set()
-            deadline = time.monotonic() + 90
-            while any(not f.done() for f in futures.values()) and time.monotonic() < deadline:
-                time.sleep(POLL_S)
-            for name, fut in futures.items():
-                if fut.done():
-                    _settle(outcome.machines[name], fut)
-                else:
-                    fut.cancel()
-                if outcome.machines[name].state in ("running", "waiting"):
-                    outcome.machines[name].state = "cancelled"
+            fleet.cancel()
         if show is not None:
-            show(outcome)
-        return outcome
+            show(fleet.outcome)
+        return fleet.outcome
     finally:
         client.close()
+
+
+@dataclass
+class _Fleet:
+    """The client's side of a fleet run in progress: one task per machine, and what each is doing."""
+
+    client: Any
+    argv: list[str]
+    machines: list[Machine]
+    retry: int
+    outcome: FleetOutcome
+    futures: dict[str, Any] = field(default_factory=dict)
+    lost_since: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> dict[str, Machine]:
+        return {m.name: m for m in self.machines}
+
+    def submit(self, m: Machine) -> None:
+        """Start (or, after it came back, restart) the run on machine ``m``, pinned to it."""
+        state = self.outcome.machines.setdefault(m.name, MachineState(m.name))
+        state.attempts += 1
+        state.state = "running"
+        fleet_id = self.outcome.fleet_id
+        self.futures[m.name] = self.client.submit(
+            run_on_machine, self.argv, m.name, fleet_id, key=f"bench-{fleet_id}-{m.name}-{state.attempts}",
+            workers=[m.name], allow_other_workers=False, resources={RESOURCE: 1}, pure=False, retries=0)
+
+    def poll(self) -> None:
+        """Read each machine's progress; settle finished tasks; notice machines that left or came back."""
+        present = {str(i.get("name")) for i in self.client.scheduler_info()["workers"].values()}
+        for name, fut in list(self.futures.items()):
+            state = self.outcome.machines[name]
+            if state.state == "running":
+                _read_progress(self.client, self.outcome.fleet_id, state)
+                if fut.done():
+                    _settle(state, fut)
+                elif name not in present:
+                    _lost(state, fut, self.retry, self.lost_since)
+            elif state.state == "waiting":
+                if name in present:  # the machine came back: run it again (--retry)
+                    del self.lost_since[name]
+                    self.submit(self.chosen[name])
+                elif time.monotonic() - self.lost_since[name] > RETURN_TIMEOUT_S:
+                    state.state = "lost"
+                    state.detail += f"; it did not come back within {RETURN_TIMEOUT_S:.0f} s"
+
+    def cancel(self) -> None:
+        """Ctrl-C: ask every machine to stop, wait up to 90 s for them to say how far they got."""
+        from distributed import Event
+
+        self.outcome.interrupted = True
+        Event(_cancel_name(self.outcome.fleet_id), client=self.client).set()
+        deadline = time.monotonic() + 90
+        while any(not f.done() for f in self.futures.values()) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        for name, fut in self.futures.items():
+            if fut.done():
+                _settle(self.outcome.machines[name], fut)
+            else:
+                fut.cancel()
+            if self.outcome.machines[name].state in ("running", "waiting"):
+                self.outcome.machines[name].state = "cancelled"
 
 
 def _read_progress(client: Any, fleet_id: str, state: MachineState) -> None:

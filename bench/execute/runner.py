@@ -24,12 +24,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import IO, Any, Protocol
 
 from bench import backends
+from bench.core import records
 from bench.core.cases import Case
-from bench.core.records import PHASES, Record, params_json
+from bench.core.records import PHASES, Record
 from bench.core.settings import Settings
 from bench.execute.jobs import Job
 from bench.measure import protocol as proto
@@ -78,18 +78,9 @@ class JobOutcome:
 def _placeholder(job: Job, case: Case, status: str, reason: str, settings: Settings,
                  run_id: str, machine: str) -> list[Record]:
     """Rows for a case the worker could not measure, one per phase."""
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return [
-        Record(
-            run_id=run_id, machine=machine, suite=case.suite, case=case.id,
-            params=params_json(case), framework=job.framework,
-            framework_version=backends.get(job.framework).version(),
-            mode=job.mode, device=job.device, phase=phase, status=status, reason=reason,
-            threads=settings.threads, allow_tf32=settings.allow_tf32, dtype=settings.dtype,
-            timestamp=stamp,
-        )
-        for phase in PHASES
-    ]
+    origin = records.Origin(run_id, machine, job.framework, backends.get(job.framework).version(), job.mode,
+                            job.device)
+    return [records.make(origin, case, phase, status, settings, reason=reason) for phase in PHASES]
 
 
 def _death_reason(returncode: int | None, stderr: deque[str]) -> str:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
 from typing import Any
 
+from bench.core import clock
 from bench.core.errors import UserError
+from bench.core.records import CASE_KEY
+from bench.present.tables import inert
 
 # The columns a person wants in a flat table (the raw samples stay in Parquet).
 TABLE_COLUMNS = [
-    "machine", "run_id", "suite", "case", "framework", "mode", "device", "phase", "status",
+    "machine", "run_id", "suite", "case", "framework", "mode", "device", "dtype", "phase", "status",
     "median_s", "ci_low_s", "ci_high_s", "iqr_s", "min_s", "rounds", "first_call_s", "ratio",
     "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flops", "flops_per_s", "peak_flops_per_s",
     "saved_bytes", "peak_bytes", "memory_ratio", "theory_saved_bytes", "theory_peak_bytes",
@@ -33,8 +35,8 @@ EXTRA_NUMBERS = ("ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio", "flop
                  "drift")
 EXTRA_TEXTS = ("memory_method", "l2", "throttled", "gpu_state", "quality", "quality_reason")
 # The columns to_markdown reads.
-MARKDOWN_COLUMNS = ("machine", "run_id", "suite", "case", "framework", "mode", "device", "phase", "status",
-                    "reason", "median_s", "ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio",
+MARKDOWN_COLUMNS = ("machine", "run_id", "suite", "case", "framework", "mode", "device", "dtype", "phase",
+                    "status", "reason", "median_s", "ratio", "ratio_ci_low", "ratio_ci_high", "theory_ratio",
                     "memory_ratio", "theory_memory_ratio", "quality")
 # The columns to_pytest_benchmark reads: the raw samples, and what extra_info carries.
 PYTEST_BENCHMARK_COLUMNS = ("machine", "run_id", "suite", "case", "framework", "mode", "device", "phase",
@@ -42,30 +44,11 @@ PYTEST_BENCHMARK_COLUMNS = ("machine", "run_id", "suite", "case", "framework", "
 # What `bench export --format F` reads from the store (store.read_runs(columns=...)).
 COLUMNS = {"csv": tuple(TABLE_COLUMNS), "markdown": MARKDOWN_COLUMNS,
            "pytest-benchmark": PYTEST_BENCHMARK_COLUMNS}
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV
-# injection): such texts get a leading apostrophe, which shows them as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def table(df):
     """The flat table of a results DataFrame (columns that exist, in a fixed order)."""
     return df[[c for c in TABLE_COLUMNS if c in df.columns]]
-
-
-def inert(df):
-    """A copy of ``df`` whose texts a spreadsheet shows rather than runs (for CSV only).
-
-    Numbers stay numbers: only text cells starting with ``= + - @`` (or a tab
-    or carriage return) are prefixed with ``'``, as OWASP advises.
-    """
-    from pandas.api.types import is_numeric_dtype
-
-    out = df.copy()
-    for col in out.columns:
-        if not is_numeric_dtype(out[col]):  # object, or pandas' string types (from Arrow)
-            out[col] = out[col].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
-    return out
 
 
 def to_csv(df) -> str:
@@ -81,9 +64,9 @@ def to_markdown(df) -> str:
     import pandas as pd
 
     from bench.present import fmt
-    from bench.present.report.data import markdown_table
+    from bench.present.tables import markdown_table
 
-    keys = ["machine", "run_id", "suite", "case", "framework", "mode", "device"]
+    keys = ["machine", "run_id", *CASE_KEY]
     lines = []
     for key, g in df.groupby(keys, sort=False, dropna=False):
         by = {r["phase"]: r for _, r in g.iterrows()}
@@ -185,7 +168,7 @@ def to_pytest_benchmark(df, metadata: list[dict[str, Any]]) -> str:
         },
         "commit_info": {},
         "benchmarks": benchmarks,
-        "datetime": datetime.now(timezone.utc).isoformat(),
+        "datetime": clock.now(),
         "version": pb_version,
     }
     try:

@@ -29,11 +29,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.core.cases import Case
 from bench.core.errors import UserError
-from bench.core.records import FRAMEWORKS, PHASES, Record
+from bench.core.records import (
+    FRAMEWORKS,
+    PHASES,
+    RATIO_RANGE,
+    TIME_RANGE_S,
+    CaseKey,
+    Origin,
+    Record,
+    make,
+)
 from bench.interop.export import EXTRA_NUMBERS, EXTRA_TEXTS
 from bench.stats import intervals, quality
-from bench.store.schema import RATIO_RANGE, TIME_RANGE_S
 
 # Larger files are refused (a JSON document in memory takes several times its size).
 MAX_BYTES = 256 * 2**20
@@ -44,7 +53,7 @@ MEDIAN_TOLERANCE = 1e-6
 ALLOWED_TEXTS = {"l2": ("warm", "flush"), "quality": ("", *quality.LEVELS)}
 # extra_info numbers that are times or sizes of the same sign as a time: R and its bounds.
 POSITIVE_EXTRAS = ("ratio", "ratio_ci_low", "ratio_ci_high")
-# Times and ratios the store would refuse to read back (store.TIME_RANGE_S, RATIO_RANGE) are
+# Times and ratios the store would refuse to read back (records.TIME_RANGE_S, RATIO_RANGE) are
 # refused here, with the benchmark named; counts beyond this (rounds, iterations, threads) no
 # real run's.
 MAX_COUNT = 2**40
@@ -132,7 +141,7 @@ def records(doc: dict[str, Any], run_id: str, machine: str) -> Imported:
         if r is None:
             skipped.append(_short(name))
             continue
-        key = (r.suite, r.case, r.framework, r.mode, r.device, r.phase)
+        key = (*CaseKey.of(r), r.phase)
         if key in seen:
             raise UserError(f"{where} times the same case and phase as {seen[key]}: a benchmark twice "
                             "(merge of two files?); import them separately")
@@ -167,9 +176,9 @@ def _record(b: dict[str, Any], where: str, run_id: str, machine: str, stamp: str
         found = "missing" if "stats" not in b else f"a JSON {_kind(st)}"
         raise UserError(f"{where}: stats is {found}, not an object with the timings")
     timing = _timing(st, where)
-    return Record(
-        run_id=run_id, machine=machine, suite=suite, case=case, params=json.dumps({"case": case}),
-        framework=framework, framework_version="", mode=mode, device=device, phase=phase, status="ok",
+    origin = Origin(run_id, machine, framework, "", mode, device)
+    return make(
+        origin, Case.from_id(suite, case), phase, "ok",
         reason="imported from pytest-benchmark" + ("" if timing["samples_s"] else " (no raw samples)"),
         timestamp=stamp, threads=_threads(extra, where), **timing,
         **_extras(extra, where, timing["median_s"]),
@@ -239,10 +248,10 @@ def with_ratios(rows: Sequence[Record]) -> list[Record]:
     do not pair: the ratio is one of medians, with a bootstrap interval of
     independent samples when both rows have them (``intervals.ratio_of_medians``).
     """
-    forward = {(r.suite, r.case, r.framework, r.mode, r.device): r for r in rows if r.phase == "forward"}
+    forward = {CaseKey.of(r): r for r in rows if r.phase == "forward"}
     out = []
     for r in rows:
-        f = forward.get((r.suite, r.case, r.framework, r.mode, r.device))
+        f = forward.get(CaseKey.of(r))
         if f is None or r.phase == "forward" or math.isfinite(r.ratio):
             out.append(r)
             continue

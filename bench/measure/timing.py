@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.backends import Phase
@@ -110,10 +110,6 @@ class PhaseTiming:
     @property
     def min_s(self) -> float:
         return min(self.samples_s) if self.samples_s else math.nan
-
-    @property
-    def median_ci(self) -> intervals.Interval:
-        return intervals.median_ci(self.samples_s)
 
     @property
     def drift(self) -> float:
@@ -286,55 +282,69 @@ class Timer:
             cfg.overhead_factor * overhead,
             cfg.budget_s / (len(phases) * cfg.target_rounds),
         )
-        numbers, calibrated = {}, {}
+        rounds = _Rounds({p.name: [] for p in phases}, {}, {}, dict.fromkeys((p.name for p in phases), 0))
         for p in phases:
-            numbers[p.name], calibrated[p.name] = self._calibrate(p, target)
-            self.warm_up(p, numbers[p.name])
+            rounds.numbers[p.name], rounds.calibrated[p.name] = self._calibrate(p, target)
+            self.warm_up(p, rounds.numbers[p.name])
         # Drift is judged against the first calibration: a recalibration
         # resizes the blocks but must not hide that the machine slowed down.
-        first_calibrated = dict(calibrated)
-
-        samples: dict[str, list[float]] = {p.name: [] for p in phases}
-        recalibrations = dict.fromkeys(numbers, 0)
-        interference: list[float] = []
-        steal: list[float] = []
-        round_s: list[float] = []
+        first_calibrated = dict(rounds.calibrated)
         traced_before = traces() if traces else 0
         stop = _StopRule(cfg, self.clock)
-        while stop.more(samples):
-            k = len(samples[phases[0].name]) % len(phases)
-            cpu_before, started = (self.monitor(), self.clock()) if self.monitor else (None, 0.0)
-            for p in (*phases[k:], *phases[:k]):
-                elapsed = self.time_block(p, numbers[p.name])
-                samples[p.name].append(elapsed / numbers[p.name])
-                stop.spent += elapsed
-            if self.monitor is not None:
-                wall = self.clock() - started
-                other, stolen = interference_share(cpu_before, self.monitor(), wall)
-                interference.append(other)
-                steal.append(stolen)
-                round_s.append(wall)
-            for p in phases:
-                # Only a slowdown: calls that got faster after the calibration
-                # (it ran while caches and allocators were still cold) leave
-                # blocks shorter, still far above the overhead.
-                if samples[p.name][-1] > DRIFT * calibrated[p.name]:
-                    numbers[p.name], calibrated[p.name] = self._calibrate(p, target)
-                    recalibrations[p.name] += 1
-
+        while stop.more(rounds.samples):
+            self._round(phases, rounds, stop)
+            self._recalibrate_drifted(phases, rounds, target)
         return CaseTiming(
             tuple(
-                PhaseTiming(p.name, first[p.name], numbers[p.name], tuple(samples[p.name]),
-                            first_calibrated[p.name], recalibrations[p.name])
+                PhaseTiming(p.name, first[p.name], rounds.numbers[p.name], tuple(rounds.samples[p.name]),
+                            first_calibrated[p.name], rounds.recalibrations[p.name])
                 for p in phases
             ),
             overhead,
             (traces() - traced_before) if traces else 0,
-            tuple(interference),
-            tuple(steal),
-            tuple(round_s),
-            relative_half_width(samples) if cfg.precision is not None else math.nan,
+            tuple(rounds.interference),
+            tuple(rounds.steal),
+            tuple(rounds.round_s),
+            relative_half_width(rounds.samples) if cfg.precision is not None else math.nan,
         )
+
+    def _round(self, phases: Sequence[Phase], rounds: _Rounds, stop: _StopRule) -> None:
+        """One block of every phase, the order rotating from round to round, and the CPU others took."""
+        k = len(rounds.samples[phases[0].name]) % len(phases)
+        cpu_before, started = (self.monitor(), self.clock()) if self.monitor else (None, 0.0)
+        for p in (*phases[k:], *phases[:k]):
+            elapsed = self.time_block(p, rounds.numbers[p.name])
+            rounds.samples[p.name].append(elapsed / rounds.numbers[p.name])
+            stop.spent += elapsed
+        if self.monitor is not None:
+            wall = self.clock() - started
+            other, stolen = interference_share(cpu_before, self.monitor(), wall)
+            rounds.interference.append(other)
+            rounds.steal.append(stolen)
+            rounds.round_s.append(wall)
+
+    def _recalibrate_drifted(self, phases: Sequence[Phase], rounds: _Rounds, target: float) -> None:
+        for p in phases:
+            # Only a slowdown: calls that got faster after the calibration
+            # (it ran while caches and allocators were still cold) leave
+            # blocks shorter, still far above the overhead.
+            if rounds.samples[p.name][-1] > DRIFT * rounds.calibrated[p.name]:
+                rounds.numbers[p.name], rounds.calibrated[p.name] = self._calibrate(p, target)
+                rounds.recalibrations[p.name] += 1
+
+
+@dataclass
+class _Rounds:
+    """The rounds of one case so far: per phase its samples, block size, calibrated per-call time
+    and recalibrations; per round the CPU other processes and the hypervisor took, and its length."""
+
+    samples: dict[str, list[float]]
+    numbers: dict[str, int]
+    calibrated: dict[str, float]
+    recalibrations: dict[str, int]
+    interference: list[float] = field(default_factory=list)
+    steal: list[float] = field(default_factory=list)
+    round_s: list[float] = field(default_factory=list)
 
 
 class _StopRule:

@@ -30,7 +30,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,11 +38,11 @@ import numpy as np
 from bench import backends
 from bench.backends import Phase
 from bench.catalog import loader
-from bench.core import defaults
+from bench.core import defaults, records
 from bench.core.cases import Case
 from bench.core.contract import Memory
 from bench.core.device import Device, flush_bytes, nvml_index
-from bench.core.records import PHASES, Record, params_json
+from bench.core.records import PHASES, Record
 from bench.core.settings import Settings
 from bench.measure import gpu_state, memory
 from bench.measure import protocol as proto
@@ -305,30 +304,12 @@ class Worker:
         return 2.0 * n**3 / t if t > 0 else math.nan
 
     def record(self, case: Case, phase: str, status: str, **kw: Any) -> Record:
-        s = self.settings
+        """One row of ``case`` from this worker (``records.make``), with the worker's own columns."""
+        origin = records.Origin(self.job.run_id, self.job.machine, self.fw.NAME, self.version, self.job.mode,
+                                self.device.spec, self.device.name)
         kw.setdefault("load_avg", self.load_avg)
-        return Record(
-            run_id=self.job.run_id,
-            machine=self.job.machine,
-            suite=case.suite,
-            case=case.id,
-            params=params_json(case),
-            framework=self.fw.NAME,
-            framework_version=self.version,
-            mode=self.job.mode,
-            device=self.device.spec,
-            device_name=self.device.name,
-            phase=phase,
-            status=status,
-            threads=s.threads,
-            allow_tf32=s.allow_tf32,
-            dtype=s.dtype,
-            l2=s.l2,
-            peak_flops_per_s=self.peak_flops,
-            precision_target=s.precision if s.precision is not None else math.nan,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **kw,
-        )
+        return records.make(origin, case, phase, status, self.settings, peak_flops_per_s=self.peak_flops,
+                            **kw)
 
     def run_case(self, suite: loader.Suite, case: Case) -> list[Record]:
         """Check equivalence, then time every phase; records for all phases."""
@@ -459,7 +440,7 @@ class Worker:
 
         theory = attempt("the suite's memory()", suite.memory, case.as_dict())
         if theory is not None and not isinstance(theory, Memory):
-            problems.append(f"the suite's memory() returned {type(theory).__name__}, not bench.core.contract.Memory")
+            problems.append(f"the suite's memory() returned {type(theory).__name__}, not bench.Memory")
             theory = None
         saved = attempt("saved bytes", impl.saved_bytes)
         peaks = {p.name: attempt(f"{p.name} peak", self._peak, impl, p) for p in impl.phases}

@@ -1,4 +1,5 @@
-"""What ``bench compare`` prints: its tables as bench.present.tables sheets, one per suite, fitted to the width.
+"""What ``bench compare`` prints: its tables as bench.present.tables sheets, one per suite, fitted to
+the width.
 
 Each sheet keeps the case (stacked above its rows when short of width), the
 framework, the speedup or R and the verdict; the device goes into the title

@@ -20,11 +20,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from bench.core.records import Record
+from bench.core.records import CaseKey, Record
 from bench.execute.jobs import Job
 from bench.execute.runner import JobOutcome
 from bench.present import fmt, tables
-from bench.stats.gradient_cost import DEFAULT_MODES, verdicts
+from bench.stats.gradient_cost import DEFAULT_MODES, GradientCost, gradient_costs
 
 
 def _width() -> int | None:
@@ -161,15 +161,15 @@ ONE_PROCESS = ("the CIs come from one worker process per case and hold its round
 
 def summary_blocks(records: Sequence[Record]) -> list[tables.Block]:
     """The summary as tables.Blocks: a sheet per suite (and device), the legend, the verdict lines."""
-    by_key: dict[tuple, dict[str, Record]] = {}
+    by_key: dict[CaseKey, dict[str, Record]] = {}
     for r in records:
-        by_key.setdefault((r.suite, r.case, r.framework, r.mode, r.device), {})[r.phase] = r
-    several = len({k[4] for k in by_key}) > 1
+        by_key.setdefault(CaseKey.of(r), {})[r.phase] = r
+    several = len({k.device for k in by_key}) > 1
     rows: dict[tuple[str, str], list[dict]] = {}
-    for (suite, _, _, _, device), phases in by_key.items():
+    for key, phases in by_key.items():
         f, g = phases.get("forward"), phases.get("gradient")
         if f is not None and g is not None:
-            rows.setdefault((suite, device if several else ""), []).append(_summary_row(f, g))
+            rows.setdefault((key.suite, key.device if several else ""), []).append(_summary_row(f, g))
     blocks: list[tables.Block] = []
     n = 0
     for (suite, device), suite_rows in rows.items():
@@ -192,7 +192,7 @@ def summary_blocks(records: Sequence[Record]) -> list[tables.Block]:
         # and minutes: say so where the intervals are read.
         legend += "\n" + ONE_PROCESS
     blocks.append(tables.Line(legend, style="dim"))
-    found = verdicts(records)
+    found = gradient_costs(records)
     blocks += [tables.Line(v.line, style="bold") for v in found]
     blocks.append(tables.Line("", name="verdicts", value=[_verdict_value(v) for v in found]))
     return blocks
@@ -228,16 +228,11 @@ def _summary_columns(header: str, shown) -> tuple[tables.Column, ...]:
     )
 
 
-def _verdict_value(v) -> dict:
+def _verdict_value(v: GradientCost) -> dict:
     lo, hi = v.interval
     return {"framework": v.framework, "mode": v.mode, "device": v.device, "cases": v.cases, "R": v.median,
             "R_low": lo, "R_high": hi, "theory": v.theory if v.theories else None, "flagged": v.flagged,
             "line": v.line}
-
-
-def _params(case: str) -> list[tuple[str, str]]:
-    """``batch=64,width=128`` as [("batch", "64"), ("width", "128")] ([] when the id is not of that form)."""
-    return tables.params(case)
 
 
 def _status(f: Record, g: Record) -> tuple[str, str, str]:

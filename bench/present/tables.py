@@ -22,6 +22,8 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from bench.core.cases import parse_id
+
 FORMATS = ("table", "plain", "markdown", "json")
 GAP = 2  # spaces between two columns
 WRAP_MIN = 16  # the narrowest a wrapping column (free text) gets
@@ -303,6 +305,46 @@ def markdown(blocks: Iterable[Block]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _frame_cell(x: Any) -> str:
+    if isinstance(x, float):
+        return "" if not math.isfinite(x) else f"{x:.6g}"
+    return str(x).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def markdown_table(table: Any) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (pandas' to_markdown needs tabulate)."""
+    from pandas.api.types import is_numeric_dtype
+
+    cols = [str(c) for c in table.columns]
+    numeric = [is_numeric_dtype(table[c]) for c in table.columns]
+    lines = ["| " + " | ".join(_frame_cell(c) for c in cols) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(_frame_cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV
+# injection): such texts get a leading apostrophe, which shows them as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(df: Any) -> Any:
+    """A copy of the DataFrame ``df`` whose texts a spreadsheet shows rather than runs (for CSV only).
+
+    Numbers stay numbers: only text cells starting with ``= + - @`` (or a tab
+    or carriage return) are prefixed with ``'``, as OWASP advises.
+    """
+    from pandas.api.types import is_numeric_dtype
+
+    out = df.copy()
+    for col in out.columns:
+        if not is_numeric_dtype(out[col]):  # object, or pandas' string types (from Arrow)
+            out[col] = out[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return out
+
+
 def _json_value(x: Any) -> Any:
     """Numbers as numbers (NaN and infinities as null), NumPy scalars as Python ones."""
     if hasattr(x, "item") and not isinstance(x, (str, bytes)):
@@ -351,16 +393,10 @@ def emit(blocks: Sequence[Block], form: str, console: Console) -> None:
     console.print(Text(text.rstrip("\n")), soft_wrap=True, highlight=False, markup=False)
 
 
-def params(case: str) -> list[tuple[str, str]]:
-    """``batch=64,width=128`` as [("batch", "64"), ("width", "128")] ([] when the id is not of that form)."""
-    parts = [p.partition("=") for p in case.split(",")]
-    return [(k, v) for k, _, v in parts] if all(sep for _, sep, _ in parts) else []
-
-
 def case_header(cases: Iterable[str]) -> tuple[str, Callable[[str], str]]:
     """The case column's header and cell: the parameter names over their values (``64,512,2`` under
     ``batch, width, depth``) when every case names the same parameters, else ``case`` over the ids."""
-    names = {tuple(k for k, _ in params(c)) for c in cases}
+    names = {tuple(k for k, _ in parse_id(c)) for c in cases}
     if len(names) == 1 and (only := names.pop()):
-        return ", ".join(only), lambda case: ",".join(v for _, v in params(case))
+        return ", ".join(only), lambda case: ",".join(v for _, v in parse_id(case))
     return "case", lambda case: case

@@ -1,18 +1,17 @@
-"""Statistics of many rows of samples at once: bootstrap CIs of medians and the Mann-Whitney U test.
+"""The one bootstrap: percentile confidence intervals of medians, for many rows of samples at once.
 
 ``bench compare`` calls every matching case of two runs, 100,000 or more at
-fleet scale; a Python loop with one bootstrap and one test per row takes a
-quarter of an hour there. Here rows with the same number of samples are
-stacked into one 2-D array and each statistic is one NumPy operation over it.
+fleet scale; a Python loop with one bootstrap per row takes a quarter of an
+hour there. Here rows with the same number of samples are stacked into one
+2-D array and each statistic is one NumPy operation over it. One row is the
+same call with one row (``bench.stats.intervals.median_ci``).
 
-The bootstrap is the percentile bootstrap of ``bench.stats.intervals`` (2000 resamples,
-the same seed and the same uniform draws), computed on each row's samples
-sorted: a resample's median is then the mean of two order statistics of the
-row, picked by the sorted draws, so one gather per row replaces a sort of
-2000 resamples. Drawing positions in the sorted samples instead of positions
-in round order is the same resampling distribution (the samples are treated
-as exchangeable either way), so the intervals agree with ``bench.stats.intervals`` up to
-Monte Carlo noise, not to the last digit.
+The bootstrap is the percentile bootstrap (N_RESAMPLES resamples, a fixed
+seed), computed on each row's samples sorted: a resample's median is then
+the mean of two order statistics of the row, picked by the sorted draws, so
+one gather per row replaces a sort of every resample. Drawing positions in
+the sorted samples instead of positions in round order is the same
+resampling distribution: the samples are treated as exchangeable either way.
 """
 
 from __future__ import annotations
@@ -23,15 +22,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from bench.stats import intervals
-
+CONFIDENCE = 0.95
+N_RESAMPLES = 2000
+# Fixed so that the same samples always give the same interval.
+SEED = 20261125
 # Rows per chunk: chunk x N_RESAMPLES medians of float64 stay near 64 MB.
 CHUNK = 4000
-# Fewer samples on a side than this admit no interval (NaN bounds), as in bench.stats.intervals.
+# Fewer samples on a side than this admit no interval (NaN bounds).
 MIN_CI = 3
-# scipy's exact Mann-Whitney test is used when a side has at most this many samples;
-# above, its normal approximation with the tie correction, which is vectorised here.
-EXACT_MWU = 8
 
 
 def as_arrays(values: Sequence[object]) -> list[np.ndarray]:
@@ -39,21 +37,8 @@ def as_arrays(values: Sequence[object]) -> list[np.ndarray]:
     return [np.asarray(v if v is not None else (), dtype=float) for v in values]
 
 
-@lru_cache(maxsize=64)
-def _median_picks(sizes: tuple[int, ...]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """For each size in ``sizes``, drawn in this order from one generator seeded as bench.stats.intervals:
-    the two positions (in the sorted samples) whose mean is each resample's median."""
-    rng = np.random.default_rng(intervals.SEED)
-    out = []
-    for n in sizes:
-        draws = np.floor(rng.random((intervals.N_RESAMPLES, 1, n)) * n).astype(np.intp).reshape(-1, n)
-        draws.sort(axis=1)
-        out.append((draws[:, (n - 1) // 2], draws[:, n // 2]))
-    return tuple(out)
-
-
-def _groups(*sides: list[np.ndarray]) -> dict[tuple[int, ...], np.ndarray]:
-    """Row indices grouped by the sample counts of every side."""
+def by_lengths(*sides: list[np.ndarray]) -> dict[tuple[int, ...], np.ndarray]:
+    """Row indices grouped by the sample counts of every side: the rows that stack together."""
     lengths = np.array([[len(x) for x in side] for side in sides], dtype=np.intp).T.reshape(-1, len(sides))
     out: dict[tuple[int, ...], list[int]] = {}
     for i, key in enumerate(map(tuple, lengths)):
@@ -61,18 +46,43 @@ def _groups(*sides: list[np.ndarray]) -> dict[tuple[int, ...], np.ndarray]:
     return {k: np.asarray(v, dtype=np.intp) for k, v in out.items()}
 
 
-def _stack(side: list[np.ndarray], rows: np.ndarray, n: int) -> np.ndarray:
+def stack(side: list[np.ndarray], rows: np.ndarray, n: int) -> np.ndarray:
+    """The rows ``rows`` of ``side``, each of ``n`` samples, as one (rows, n) array."""
     return np.vstack([side[i] for i in rows]) if n else np.empty((len(rows), 0))
 
 
+@lru_cache(maxsize=64)
+def _median_picks(sizes: tuple[int, ...], resamples: int, seed: int
+                  ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """For each size in ``sizes``, drawn in this order from one generator seeded with ``seed``:
+    the two positions (in the sorted samples) whose mean is each resample's median.
+
+    Keyed by the resample count and seed too, so that a changed N_RESAMPLES never reads stale picks.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in sizes:
+        draws = np.floor(rng.random((resamples, 1, n)) * n).astype(np.intp).reshape(-1, n)
+        draws.sort(axis=1)
+        out.append((draws[:, (n - 1) // 2], draws[:, n // 2]))
+    return tuple(out)
+
+
+def _picks(*sizes: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    return _median_picks(tuple(sizes), N_RESAMPLES, SEED)
+
+
 def _resampled(sorted_rows: np.ndarray, picks: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each row's resampled medians: the mean of the two picked order statistics."""
     lo, hi = picks
-    # np.take along the columns: a tenth of the time of fancy indexing (x[:, lo]) here.
-    return (np.take(sorted_rows, lo, axis=1) + np.take(sorted_rows, hi, axis=1)) / 2
+    # np.take along the columns: a tenth of the time of fancy indexing (x[:, lo]) here. Halves
+    # before the sum: two values near the float maximum must not add up to infinity.
+    return np.take(sorted_rows, lo, axis=1) * 0.5 + np.take(sorted_rows, hi, axis=1) * 0.5
 
 
 def _percentiles(resampled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    tail = (1 - intervals.CONFIDENCE) / 2 * 100
+    """The percentile interval of each row's resampled statistic."""
+    tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(resampled, [tail, 100 - tail], axis=1)
     return low, high
 
@@ -81,20 +91,28 @@ def _medians(x: np.ndarray) -> np.ndarray:
     return np.median(x, axis=1) if x.shape[1] else np.full(len(x), math.nan)
 
 
+def _finite(x: np.ndarray) -> np.ndarray:
+    """Rows whose samples are all numbers: a NaN (or an infinity) admits no interval."""
+    return np.isfinite(x).all(axis=1)
+
+
 def median_cis(samples: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: the median of its samples with a 95% bootstrap CI (NaN bounds under MIN_CI samples)."""
+    """Per row: the median of its samples with a 95% bootstrap CI.
+
+    The bounds are NaN for a row with fewer than MIN_CI samples or with a
+    sample that is not a finite number (the rows are validated times: a NaN
+    among them is a broken row, whose median says nothing either).
+    """
     side = as_arrays(samples)
     value, low, high = (np.full(len(side), math.nan) for _ in range(3))
-    for (n,), rows in _groups(side).items():
-        x = _stack(side, rows, n)
+    for (n,), rows in by_lengths(side).items():
+        x = stack(side, rows, n)
         value[rows] = _medians(x)
-        if n < MIN_CI or not np.isfinite(x).all():
-            if n >= MIN_CI:  # a NaN among the samples: the row's own bootstrap (bench.stats.intervals)
-                for i in rows:
-                    ci = intervals.median_ci(side[i])
-                    low[i], high[i] = ci.low, ci.high
+        if n < MIN_CI:
             continue
-        (picks,) = _median_picks((n,))
+        good = _finite(x)
+        x, rows = x[good], rows[good]
+        (picks,) = _picks(n)
         for start in range(0, len(rows), CHUNK):
             part = slice(start, start + CHUNK)
             low[rows[part]], high[rows[part]] = _percentiles(_resampled(np.sort(x[part], axis=1), picks))
@@ -103,51 +121,21 @@ def median_cis(samples: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def ratio_of_medians(num: Sequence[object], den: Sequence[object]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: median(num) / median(den), two independent samples, with a 95% bootstrap CI."""
+    """Per row: median(num) / median(den), two independent samples, each side resampled on its own,
+    with a 95% bootstrap CI (NaN bounds as ``median_cis`` gives them, on either side)."""
     a, b = as_arrays(num), as_arrays(den)
     value, low, high = (np.full(len(a), math.nan) for _ in range(3))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for (na, nb), rows in _groups(a, b).items():
-            x, y = _stack(a, rows, na), _stack(b, rows, nb)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for (na, nb), rows in by_lengths(a, b).items():
+            x, y = stack(a, rows, na), stack(b, rows, nb)
             value[rows] = _medians(x) / _medians(y)
             if min(na, nb) < MIN_CI:
                 continue
-            finite = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
-            for i in rows[~finite]:  # a NaN among the samples: the row's own bootstrap (bench.stats.intervals)
-                ci = intervals.ratio_of_medians(a[i], b[i])
-                low[i], high[i] = ci.low, ci.high
-            good = rows[finite]
-            x, y = x[finite], y[finite]
-            pa, pb = _median_picks((na, nb))
-            for start in range(0, len(good), CHUNK):
+            good = _finite(x) & _finite(y)
+            x, y, rows = x[good], y[good], rows[good]
+            pa, pb = _picks(na, nb)
+            for start in range(0, len(rows), CHUNK):
                 part = slice(start, start + CHUNK)
                 r = _resampled(np.sort(x[part], axis=1), pa) / _resampled(np.sort(y[part], axis=1), pb)
-                low[good[part]], high[good[part]] = _percentiles(r)
+                low[rows[part]], high[rows[part]] = _percentiles(r)
     return value, low, high
-
-
-def mannwhitney_p(base: Sequence[object], new: Sequence[object]) -> np.ndarray:
-    """Per row: the two-sided Mann-Whitney U p-value of the two samples (NaN where a side is empty).
-
-    Each p-value is the one ``scipy.stats.mannwhitneyu`` gives for that row alone:
-    with more than EXACT_MWU samples on both sides scipy uses the normal
-    approximation with a per-row tie correction, which it vectorises over rows;
-    smaller rows (where scipy may choose the exact test) are tested one by one.
-    """
-    from scipy import stats as sps
-
-    a, b = as_arrays(base), as_arrays(new)
-    p = np.full(len(a), math.nan)
-    for (na, nb), rows in _groups(a, b).items():
-        if not na or not nb:
-            continue
-        x, y = _stack(a, rows, na), _stack(b, rows, nb)
-        finite = ~(np.isnan(x).any(axis=1) | np.isnan(y).any(axis=1))
-        if na > EXACT_MWU and nb > EXACT_MWU:
-            if finite.any():
-                p[rows[finite]] = sps.mannwhitneyu(x[finite], y[finite], alternative="two-sided",
-                                                   axis=1).pvalue
-            continue
-        for i in rows[finite]:
-            p[i] = float(sps.mannwhitneyu(a[i], b[i], alternative="two-sided").pvalue)
-    return p

@@ -18,17 +18,21 @@ from typing import Any
 
 import numpy as np
 
+from bench.core.records import ROW_KEY
 from bench.stats import intervals
 
-KEYS = ("suite", "case", "framework", "mode", "device", "phase", "dtype")
+KEYS = ROW_KEY
 # Memory columns carried into the comparison as base_* and new_*: the peak of
 # one call, M (peak over the forward's; on gradient rows the headline M) and
 # what is kept for the backward pass. NaN where a side did not measure them
 # (TensorFlow, files written before bench measured memory).
 MEMORY_COLUMNS = ("peak_bytes", "memory_ratio", "saved_bytes")
+# The R a run stored on its gradient rows, with its interval over processes: compare_ratios shows it.
+RATIO_COLUMNS = ("ratio", "ratio_ci_low", "ratio_ci_high")
 # The columns `bench compare` reads (store.read_runs(columns=...)): what identifies a row and its run,
 # and what compare, compare_ratios and pooled use.
-COLUMNS = ("run_id", *KEYS, "status", "median_s", "samples_s", "quality", *MEMORY_COLUMNS)
+COLUMNS = ("run_id", *KEYS, "status", "median_s", "samples_s", "process_rounds", "quality", *MEMORY_COLUMNS,
+           *RATIO_COLUMNS)
 MIN_EFFECT = 0.05
 ALPHA = 0.05
 # The call when either side's row is unreliable (bench.stats.quality), or when the test is
@@ -45,7 +49,7 @@ LATEST, POOL = "latest", "pool"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Change:
     """How NEW compares with BASE: speedup = median(base) / median(new), > 1 is faster."""
 
     speedup: intervals.Interval
@@ -53,29 +57,31 @@ class Verdict:
     call: str  # "faster", "slower", "no significant change", INCONCLUSIVE or one of UNTESTED
 
 
-def verdict(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_EFFECT,
-            alpha: float = ALPHA) -> Verdict:
+def change(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_EFFECT,
+           alpha: float = ALPHA) -> Change:
     """Speedup of ``new`` over ``base`` (two independent sets of samples) and the call.
 
     Fewer than MIN_SAMPLES on a side admit no test: the call is then
     NO_SAMPLES (a side has none) or FEW_SAMPLES, never "no significant change".
-    One row of ``verdicts``.
+    One row of ``changes``.
     """
-    value, low, high, p, call = verdicts([np.asarray(base, dtype=float)], [np.asarray(new, dtype=float)],
-                                         min_effect, alpha)
-    return Verdict(intervals.Interval(float(value[0]), float(low[0]), float(high[0])), float(p[0]), str(call[0]))
+    value, low, high, p, call = changes([np.asarray(base, dtype=float)], [np.asarray(new, dtype=float)],
+                                        min_effect, alpha)
+    speedup = intervals.Interval(float(value[0]), float(low[0]), float(high[0]))
+    return Change(speedup, float(p[0]), str(call[0]))
 
 
-def verdicts(base: Sequence[object], new: Sequence[object], min_effect: float = MIN_EFFECT,
-             alpha: float = ALPHA) -> tuple[np.ndarray, ...]:
-    """``verdict`` of many rows at once (row i: ``base[i]`` against ``new[i]``), vectorised.
+def changes(base: Sequence[object], new: Sequence[object], min_effect: float = MIN_EFFECT,
+            alpha: float = ALPHA) -> tuple[np.ndarray, ...]:
+    """``change`` of many rows at once (row i: ``base[i]`` against ``new[i]``), vectorised.
 
-    Returns arrays ``(speedup, ci_low, ci_high, p_value, call)``; the CIs and
-    tests are ``bench.stats.bootstrap``'s, which stacks the rows that have the same
-    numbers of samples, so 100,000 rows take seconds, not a quarter of an hour.
-    A significant change whose CI holds 1 is INCONCLUSIVE, not faster or slower.
+    Returns arrays ``(speedup, ci_low, ci_high, p_value, call)``; the CIs are
+    ``bench.stats.bootstrap``'s and the tests ``bench.stats.significance``'s, which
+    stack the rows that have the same numbers of samples, so 100,000 rows take
+    seconds, not a quarter of an hour. A significant change whose CI holds 1
+    is INCONCLUSIVE, not faster or slower.
     """
-    from bench.stats import bootstrap
+    from bench.stats import bootstrap, significance
 
     a, b = bootstrap.as_arrays(base), bootstrap.as_arrays(new)
     value, low, high = bootstrap.ratio_of_medians(a, b)
@@ -85,7 +91,7 @@ def verdicts(base: Sequence[object], new: Sequence[object], min_effect: float = 
     p = np.full(len(a), math.nan)
     if tested.any():
         rows = np.flatnonzero(tested)
-        p[rows] = bootstrap.mannwhitney_p([a[i] for i in rows], [b[i] for i in rows])
+        p[rows] = significance.mannwhitney_p([a[i] for i in rows], [b[i] for i in rows])
     significant = p < alpha
     call = np.full(len(a), "no significant change", dtype=object)
     call[significant & (value <= 1 / (1 + min_effect))] = "slower"
@@ -123,7 +129,7 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     ``new_`` of each of MEMORY_COLUMNS) and ``peak_bytes_ratio`` = new / base
     peak; and the rows of either side that have no partner, with the side
     they came from (nothing is dropped silently). Vectorised over the rows
-    (``verdicts``): two runs of 100,000 rows compare in seconds.
+    (``changes``): two runs of 100,000 rows compare in seconds.
     """
     import pandas as pd
 
@@ -132,8 +138,8 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     sides = [df[list(KEYS)].assign(**{c: (df[c] if c in df.columns else None) for c in wanted})
              .reset_index(drop=True) for df in (b, n)]
     m = sides[0].merge(sides[1], on=list(KEYS), how="inner", suffixes=("_b", "_n"), sort=False)
-    value, low, high, p, call = verdicts(m["samples_s_b"].tolist(), m["samples_s_n"].tolist(),
-                                         min_effect, alpha)
+    value, low, high, p, call = changes(m["samples_s_b"].tolist(), m["samples_s_n"].tolist(),
+                                        min_effect, alpha)
     base_med, new_med = _numbers(m, "median_s_b"), _numbers(m, "median_s_n")
     untested = np.isin(call, UNTESTED)
     # No test: the stored medians (what the files hold) make the speedup, without an interval.
@@ -227,30 +233,57 @@ def summary(table):
 
 
 def _ratio_samples(df):
-    """Per-round R = T(gradient)/T(forward) of every measured case, keyed without the phase.
+    """Per-round R = T(gradient)/T(forward) of every measured case, keyed without the phase, with
+    what its gradient row stored of R.
 
-    A frame of the keys and ``R`` (one array per case), in the keys' sorted
-    order; cases whose two phases have different numbers of rounds are left out.
+    A frame of the keys, ``R`` (one array per case), ``sizes`` (the rounds
+    each process contributed to R, () for one process) and RATIO_COLUMNS
+    (NaN where the rows hold none), in the keys' sorted order; cases whose two
+    phases have different numbers of rounds are left out.
     """
     import pandas as pd
 
     keys = [k for k in KEYS if k != "phase"]
     ok = df[df.status == "ok"].drop_duplicates([*keys, "phase"], keep="last")
-    f, g = (ok[ok.phase == phase][[*keys, "samples_s"]] for phase in ("forward", "gradient"))
+    f = ok[ok.phase == "forward"][[*keys, "samples_s"]]
+    grad = ok[ok.phase == "gradient"]
+    g = grad[[*keys, "samples_s"]].assign(
+        sizes=grad["process_rounds"] if "process_rounds" in grad.columns else None,
+        **{c: _numbers(grad, c) for c in RATIO_COLUMNS})
     m = g.merge(f, on=keys, how="inner", suffixes=("_g", "_f"))
-    ratios = []
-    for gs, fs in zip(m["samples_s_g"], m["samples_s_f"], strict=True):
+    ratios, sizes = [], []
+    for gs, fs, rounds in zip(m["samples_s_g"], m["samples_s_f"], m["sizes"], strict=True):
         gs, fs = (np.asarray(x if x is not None else (), dtype=float) for x in (gs, fs))
-        ratios.append(gs / fs if len(gs) == len(fs) and len(gs) else None)
-    out = m[keys].assign(R=pd.Series(ratios, index=m.index, dtype=object))
+        r = gs / fs if len(gs) == len(fs) and len(gs) else None
+        ratios.append(r)
+        sizes.append(_process_sizes(rounds, 0 if r is None else len(r)))
+    out = m[[*keys, *RATIO_COLUMNS]].assign(R=pd.Series(ratios, index=m.index, dtype=object),
+                                             sizes=pd.Series(sizes, index=m.index, dtype=object))
     return out[out["R"].notna()].reset_index(drop=True)
 
 
-def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
-    """R in both runs, per matching case: the dimensionless ratio travels between machines."""
-    import pandas as pd
+def _process_sizes(rounds: Any, n: int) -> tuple[int, ...]:
+    """A row's ``process_rounds`` when they cut its ``n`` rounds, else () (one process)."""
+    if not isinstance(rounds, list | tuple | np.ndarray):  # None, or NaN in a frame that lacks them
+        return ()
+    sizes = tuple(int(k) for k in rounds)
+    return sizes if sum(sizes) == n else ()
 
-    from bench.stats import bootstrap
+
+def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
+    """R in both runs, per matching case: the dimensionless ratio travels between machines.
+
+    A side's R and its 95% CI are what its run stored on the gradient row
+    (RATIO_COLUMNS: the interval over processes that ``bench run`` computed
+    and pooled, which its summary and the report show), so a case reads the
+    same here as there. A side that pools several runs (``pooled``, ``pick``
+    with POOL) has no stored R: it is the median of every run's rounds, with
+    ``intervals.process_median_ci`` over the processes of all the runs (each
+    run's ``process_rounds`` cut its rounds; a row without them is one
+    process), without a pooled prior. The test of a change (p_value,
+    R_change) is ``changes`` on the per-round R of both sides.
+    """
+    import pandas as pd
 
     keys = [k for k in KEYS if k != "phase"]
     m = _ratio_samples(base).merge(_ratio_samples(new), on=keys, how="inner", suffixes=("_b", "_n"))
@@ -259,13 +292,42 @@ def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALP
                "p_value", "R_change"]
     if m.empty:
         return pd.DataFrame(columns=columns)
-    _, _, _, p, call = verdicts(m["R_b"].tolist(), m["R_n"].tolist(), min_effect, alpha)
-    change = np.array([{"faster": "lower", "slower": "higher"}.get(c, c) for c in call], dtype=object)
-    rb, rn = bootstrap.median_cis(m["R_b"].tolist()), bootstrap.median_cis(m["R_n"].tolist())
+    _, _, _, p, call = changes(m["R_b"].tolist(), m["R_n"].tolist(), min_effect, alpha)
+    moved = np.array([{"faster": "lower", "slower": "higher"}.get(c, c) for c in call], dtype=object)
+    rb, rn = _side_ratios(m, "_b"), _side_ratios(m, "_n")
     return pd.DataFrame({**{k: m[k].to_numpy() for k in keys},
                          "base_R": rb[0], "base_R_low": rb[1], "base_R_high": rb[2],
                          "new_R": rn[0], "new_R_low": rn[1], "new_R_high": rn[2],
-                         "p_value": p, "R_change": change}, columns=columns)
+                         "p_value": p, "R_change": moved}, columns=columns)
+
+
+def _side_ratios(m, suffix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One side's R, low and high per case: the stored ones where the row has a stored R, else
+    computed from its rounds over its processes (a pooled side)."""
+    value, low, high = (m[f"{c}{suffix}"].to_numpy(dtype=float, copy=True) for c in RATIO_COLUMNS)
+    todo = np.flatnonzero(~np.isfinite(value))
+    if len(todo):
+        r, sizes = m[f"R{suffix}"].to_numpy(), m[f"sizes{suffix}"].to_numpy()
+        value[todo], low[todo], high[todo] = _process_intervals(r[todo], sizes[todo])
+    return value, low, high
+
+
+def _process_intervals(ratios: Sequence[np.ndarray], sizes: Sequence[tuple[int, ...]]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``intervals.process_median_ci`` of each row's values cut into its processes: the rows of one
+    process all at once (``intervals.median_cis``, what process_median_ci gives one process), the
+    others one t interval each."""
+    groups = [[x for x in intervals.split(r, s) if len(x)] for r, s in zip(ratios, sizes, strict=True)]
+    value, low, high = (np.full(len(groups), math.nan) for _ in range(3))
+    one = [i for i, g in enumerate(groups) if len(g) < 2]
+    if one:
+        value[one], low[one], high[one] = intervals.median_cis(
+            [np.concatenate(groups[i]) if groups[i] else () for i in one])
+    for i, g in enumerate(groups):
+        if len(g) >= 2:
+            ci = intervals.process_median_ci(g)
+            value[i], low[i], high[i] = ci.value, ci.low, ci.high
+    return value, low, high
 
 
 def fingerprint_diff(base_meta: dict | Sequence[dict], new_meta: dict | Sequence[dict]
@@ -344,7 +406,8 @@ def pick(df, metadata: Sequence[dict], which: str = LATEST) -> Side | None:
 
 def pooled(df):
     """One row per case and phase, pooling the runs that measured it: the last run's row with the
-    samples of all, in run order, and the worst quality of them.
+    samples of all, in run order, each run's processes (``process_rounds``), and the worst quality
+    of them. A pooled row has no stored R (RATIO_COLUMNS are NaN): that was one run's.
 
     A case that one of its runs measured without raw samples keeps none,
     and the median of the runs' medians: it is compared untested. The rows
@@ -371,27 +434,51 @@ def pooled(df):
         for g, i in zip(group, position, strict=True):
             if counts[g] > 1:
                 members.setdefault(int(g), []).append(int(i))
-        samples_col = ok["samples_s"].to_numpy()
-        medians_col = pd.to_numeric(ok["median_s"], errors="coerce").to_numpy(float)
-        quality_col = ok["quality"].to_numpy() if "quality" in ok.columns else None
-        new_samples, new_medians, new_quality = [], [], []
-        for g in several:
-            rows = members[int(g)]
-            parts = [np.asarray(samples_col[i] if samples_col[i] is not None else (), dtype=float)
-                     for i in rows]
-            whole = all(len(p) for p in parts)
-            samples = np.concatenate(parts) if whole else np.array([], dtype=float)
-            new_samples.append(samples)
-            new_medians.append(intervals.median(samples) if whole else float(np.median(medians_col[rows])))
-            if quality_col is not None:
-                seen = {quality_col[i] for i in rows}
-                levels = [q for q in ("unreliable", "noisy", "good") if q in seen]
-                new_quality.append(levels[0] if levels else quality_col[last[g]])
-        at = several
-        out["samples_s"] = out["samples_s"].astype(object)
-        out.loc[at, "samples_s"] = pd.Series(new_samples, index=at, dtype=object)
-        out.loc[at, "median_s"] = new_medians
-        if quality_col is not None:
-            out.loc[at, "quality"] = new_quality
+        _pool_rows(out, ok, [members[int(g)] for g in several], several, last[several])
     parts = [f for f in (df[df.status != "ok"], out) if len(f)]
     return pd.concat(parts or [df.iloc[:0]], ignore_index=True)
+
+
+def _pooled_sizes(rounds: list[Any], parts: list[np.ndarray]) -> tuple[int, ...]:
+    """The processes of runs' samples pooled in run order: each run's own (its ``process_rounds``),
+    kept apart from the other runs'; a run without them counts as one process."""
+    out: list[int] = []
+    for r, p in zip(rounds, parts, strict=True):
+        out += _process_sizes(r, len(p)) or (len(p),)
+    return tuple(out)
+
+
+def _pool_rows(out, ok, members: list[list[int]], at: np.ndarray, last: np.ndarray) -> None:
+    """Give the rows ``at`` of ``out`` (``pooled``'s), in place, the pooled values of the rows of
+    ``ok`` that each stands for (``members``, in run order; ``last``: the one it was copied from)."""
+    import pandas as pd
+
+    samples_col = ok["samples_s"].to_numpy()
+    medians_col = pd.to_numeric(ok["median_s"], errors="coerce").to_numpy(float)
+    quality_col = ok["quality"].to_numpy() if "quality" in ok.columns else None
+    rounds_col = ok["process_rounds"].to_numpy() if "process_rounds" in ok.columns else None
+    new_samples, new_medians, new_quality, new_rounds = [], [], [], []
+    for rows, copied in zip(members, last, strict=True):
+        parts = [np.asarray(samples_col[i] if samples_col[i] is not None else (), dtype=float)
+                 for i in rows]
+        whole = all(len(p) for p in parts)
+        samples = np.concatenate(parts) if whole else np.array([], dtype=float)
+        new_samples.append(samples)
+        new_medians.append(intervals.median(samples) if whole else float(np.median(medians_col[rows])))
+        if rounds_col is not None:
+            new_rounds.append(_pooled_sizes([rounds_col[i] for i in rows], parts) if whole else ())
+        if quality_col is not None:
+            seen = {quality_col[i] for i in rows}
+            levels = [q for q in ("unreliable", "noisy", "good") if q in seen]
+            new_quality.append(levels[0] if levels else quality_col[copied])
+    out["samples_s"] = out["samples_s"].astype(object)
+    out.loc[at, "samples_s"] = pd.Series(new_samples, index=at, dtype=object)
+    if rounds_col is not None:
+        out["process_rounds"] = out["process_rounds"].astype(object)
+        out.loc[at, "process_rounds"] = pd.Series(new_rounds, index=at, dtype=object)
+    out.loc[at, "median_s"] = new_medians
+    if quality_col is not None:
+        out.loc[at, "quality"] = new_quality
+    for col in RATIO_COLUMNS:
+        if col in out.columns:
+            out.loc[at, col] = math.nan

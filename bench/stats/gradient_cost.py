@@ -2,7 +2,8 @@
 
 The run's summary ends with these lines; they say what the report's verdict
 says: the median over cases of each case's R = T(gradient) / T(forward),
-with a 95 % bootstrap CI over the cases, beside the FLOP theory.
+with a 95 % CI over the cases (``bench.stats.intervals.median_ci``), beside
+the FLOP theory.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from bench.core.records import Record
 from bench.stats import intervals
@@ -21,8 +23,8 @@ DEFAULT_MODES = {"torch": "eager", "tensorflow": "function", "jax": "jit"}
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """R over the cases of one framework, mode and device."""
+class GradientCost:
+    """R over the cases of one framework, mode and device: its median, its CI and its sentence."""
 
     framework: str
     mode: str
@@ -41,15 +43,38 @@ class Verdict:
     def median(self) -> float:
         return intervals.median(self.ratios)
 
-    @property
+    @cached_property
     def interval(self) -> tuple[float, float]:
-        """95 % bootstrap CI of the median over cases (the range of two; one case: its own CI)."""
+        """95 % CI of the median over cases (``intervals.median_ci``: the bootstrap, order statistics
+        over many cases); the range of two; one case: its own CI. Computed once (the terminal's line
+        and the page read it). NaN bounds where a bound is too large to round: a one-case CI of
+        1e308, from any table given to render, is no interval to print."""
         if self.cases >= 3:
             ci = intervals.median_ci(self.ratios)
-            return ci.low, ci.high
-        if self.cases == 2:
-            return min(self.ratios), max(self.ratios)
-        return self.case_low, self.case_high
+            lo, hi = ci.low, ci.high
+        elif self.cases == 2:
+            lo, hi = min(self.ratios), max(self.ratios)
+        else:
+            lo, hi = self.case_low, self.case_high
+        if not (math.isfinite(lo * 10) and math.isfinite(hi * 10)):  # 1e308 * 10 is inf
+            return math.nan, math.nan
+        return lo, hi
+
+    @property
+    def cases_above_bound(self) -> int:
+        """How many cases have an R above CHEAP_GRADIENT_BOUND."""
+        return sum(r > CHEAP_GRADIENT_BOUND for r in self.ratios)
+
+    @property
+    def bound_state(self) -> str:
+        """Where R stands against the cheap-gradient bound: 'within' (its median, its CI and every
+        case), 'mostly' (the median is, but a case or the CI's top is above) or 'above'."""
+        if self.median > CHEAP_GRADIENT_BOUND:
+            return "above"
+        high = self.interval[1]
+        if self.cases_above_bound or (math.isfinite(high) and high > CHEAP_GRADIENT_BOUND):
+            return "mostly"
+        return "within"
 
     @property
     def theory(self) -> float:
@@ -66,7 +91,7 @@ class Verdict:
         lo, hi = self.interval
         # One decimal, the interval rounded outwards so that it still holds the median.
         interval = (f" [{math.floor(lo * 10 + 1e-9) / 10:.1f}, {math.ceil(hi * 10 - 1e-9) / 10:.1f}]"
-                    if math.isfinite(lo * 10) and math.isfinite(hi * 10) else "")  # 1e308 * 10 is inf
+                    if math.isfinite(lo) and math.isfinite(hi) else "")
         n = f"{self.cases} case{'s' if self.cases != 1 else ''}"
         text = f"{self.label}: the gradient costs {self.median:.1f}× the forward pass{interval} ({n})"
         if self.theories:
@@ -76,8 +101,8 @@ class Verdict:
         return text
 
 
-def verdicts(records: Sequence[Record]) -> list[Verdict]:
-    """One verdict per framework, mode and device with a measured R, in the order they ran."""
+def gradient_costs(records: Sequence[Record]) -> list[GradientCost]:
+    """One GradientCost per framework, mode and device with a measured R, in the order they ran."""
     groups: dict[tuple[str, str, str], list[Record]] = {}
     for r in records:
         if r.phase == "gradient" and r.status == "ok" and math.isfinite(r.ratio):
@@ -85,7 +110,7 @@ def verdicts(records: Sequence[Record]) -> list[Verdict]:
     out = []
     for (fw, mode, device), rows in groups.items():
         theories = tuple(r.theory_ratio for r in rows if math.isfinite(r.theory_ratio))
-        out.append(Verdict(fw, mode, device, tuple(r.ratio for r in rows), theories,
-                           rows[0].ratio_ci_low, rows[0].ratio_ci_high,
-                           sum(r.quality in ("noisy", "unreliable") for r in rows)))
+        out.append(GradientCost(fw, mode, device, tuple(r.ratio for r in rows), theories,
+                                rows[0].ratio_ci_low, rows[0].ratio_ci_high,
+                                sum(r.quality in ("noisy", "unreliable") for r in rows)))
     return out

@@ -1,9 +1,13 @@
-"""Summary statistics of timing samples, with bootstrap confidence intervals.
+"""Summary statistics of timing samples, with their confidence intervals.
 
 Timing distributions are skewed (a few slow rounds when the machine is busy),
-so every location is a median, every spread an IQR, and every interval a
-percentile bootstrap: it needs no normality. Paired statistics (R, the derived
-backward time) are medians of per-round ratios or differences.
+so every location is a median, every spread an IQR. The interval of a median
+of one set of values is the percentile bootstrap (``bench.stats.bootstrap``,
+the one bootstrap: it needs no normality), or above BOOTSTRAP_LIMIT values the
+distribution-free one of order statistics; over several worker processes it
+is a t interval of the processes' medians (``process_median_ci``). Paired
+statistics (R, the derived backward time) are medians of per-round ratios or
+differences.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONFIDENCE = 0.95
-N_RESAMPLES = 2000
-# Fixed so that the same samples always give the same interval.
-SEED = 20261125
+from bench.stats import bootstrap
+from bench.stats.bootstrap import CONFIDENCE
+
+# Above this many values the CI of a median is the distribution-free one of order
+# statistics: the bootstrap would hold 2000 resamples of every value in memory.
+BOOTSTRAP_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -47,39 +53,13 @@ def iqr(samples: Sequence[float]) -> float:
     """Interquartile range: the spread of the middle half of the samples."""
     if not len(samples):
         return math.nan
-    q1, q3 = np.percentile(samples, [25, 75])
+    q1, q3 = np.quantile(samples, [0.25, 0.75])
     return float(q3 - q1)
-
-
-def _resampled_medians(groups: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """Medians of ``N_RESAMPLES`` hierarchical resamples of ``groups``.
-
-    Each resample draws as many groups as there are, with replacement, then
-    inside each drawn group as many values as it has, with replacement, and
-    pools them. With one group this is the ordinary bootstrap of its values.
-    """
-    sizes = np.array([len(g) for g in groups])
-    flat = np.concatenate(groups)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    k, widest = len(groups), int(sizes.max())
-    chosen = rng.integers(0, k, size=(N_RESAMPLES, k)) if k > 1 else np.zeros((N_RESAMPLES, 1), int)
-    n = sizes[chosen][..., None]  # (resamples, k, 1): size of each drawn group
-    picks = offsets[chosen][..., None] + np.floor(rng.random((N_RESAMPLES, k, widest)) * n).astype(int)
-    values = flat[np.minimum(picks, len(flat) - 1)]
-    # Slots past a drawn group's own size are padding: they do not vote.
-    values = np.where(np.arange(widest) < n, values, np.nan).reshape(N_RESAMPLES, -1)
-    return np.nanmedian(values, axis=1)
-
-
-def _interval(value: float, resampled: np.ndarray) -> Interval:
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return Interval(value, float(low), float(high))
 
 
 # A prior spread pooled from the run's other cases counts as at most this many
 # degrees of freedom: the cases differ (small ones are noisier), so the own
-# processes keep a say. Chosen from reruns on the 2-core VM (see the README).
+# processes keep a say. Chosen from reruns on the 2-core VM (docs/measurements.md).
 PRIOR_DF = 4
 
 
@@ -156,14 +136,14 @@ def process_median_ci(groups: Sequence[Sequence[float]], log: bool = True, prior
     an interval 2.2 times as wide as the normal one. ``prior``, the spread
     pooled over the run's other cases of the same kind, lends up to
     ``PRIOR_DF`` more (the moderated variance of empirical Bayes, as limma
-    does for few replicates). One group gives the percentile bootstrap of its
-    rounds, which covers that process only. Fewer than 3 values give NaN
+    does for few replicates). One group gives ``median_ci`` of its rounds,
+    which covers that process only. Fewer than 3 values give NaN
     bounds. ``log``: the values are positive (times, ratios) and the interval
     is symmetric on a log scale, so it never reaches zero.
     """
     arrays = [np.asarray(g, dtype=float) for g in groups if len(g)]
     if len(arrays) < 2:
-        return _bootstrap_median_ci(arrays[0] if arrays else np.array([]))
+        return median_ci(arrays[0] if arrays else ())
     value, x, on_log = process_values(arrays, log)
     k, own = len(x), float(np.var(x, ddof=1))
     variance, df = own, k - 1
@@ -179,30 +159,54 @@ def process_median_ci(groups: Sequence[Sequence[float]], log: bool = True, prior
     return Interval(value, value - half * scale, value + half * scale)
 
 
-def _bootstrap_median_ci(x: np.ndarray) -> Interval:
-    value = median(x)
-    if len(x) < 3:
-        return Interval(value, math.nan, math.nan)
-    return _interval(value, _resampled_medians([x], np.random.default_rng(SEED)))
-
-
 def median_ci(samples: Sequence[float]) -> Interval:
-    """Median of the samples with a bootstrap 95% confidence interval."""
-    return _bootstrap_median_ci(np.asarray(samples, dtype=float))
+    """Median of the samples with a 95% confidence interval (``median_cis`` of one row).
+
+    The percentile bootstrap, or above BOOTSTRAP_LIMIT samples the order
+    statistics' interval; NaN bounds under 3 samples or with a NaN among them.
+    """
+    value, low, high = median_cis([samples])
+    return Interval(float(value[0]), float(low[0]), float(high[0]))
+
+
+def median_cis(samples: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: ``median_ci``, for many rows at once (``bench.stats.bootstrap.median_cis``, whose
+    NaN rules it keeps), as arrays of the medians and the bounds."""
+    rows = bootstrap.as_arrays(samples)
+    large = {i: x for i, x in enumerate(rows) if len(x) > BOOTSTRAP_LIMIT}
+    value, low, high = bootstrap.median_cis([x if i not in large else () for i, x in enumerate(rows)])
+    for i, x in large.items():
+        value[i] = median(x)
+        low[i], high[i] = order_statistic_ci(x)
+    return value, low, high
+
+
+def order_statistic_ci(values: Sequence[float]) -> tuple[float, float]:
+    """The distribution-free 95% CI of a median: the order statistics that the count of values
+    below the median (binomial, n and 1/2) reaches with 2.5 % and 97.5 % probability.
+
+    It needs no resamples, so it holds for any number of values; NaN bounds
+    with a value that is not a finite number, as the bootstrap's.
+    """
+    from scipy import stats as sps  # scipy is slow to import; only needed here
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n < bootstrap.MIN_CI or not np.isfinite(x).all():
+        return math.nan, math.nan
+    tail = (1 - CONFIDENCE) / 2
+    j = int(sps.binom.ppf(tail, n, 0.5))  # x_(j) and x_(n-j+1), counted from 1
+    return float(x[max(j - 1, 0)]), float(x[min(n - j, n - 1)])
 
 
 def ratio_of_medians(num: Sequence[float], den: Sequence[float]) -> Interval:
     """median(num) / median(den) for two independent samples, with a bootstrap 95% CI.
 
     Unlike ``paired_ratio`` the samples come from different runs, so each side
-    is resampled on its own.
+    is resampled on its own (``bench.stats.bootstrap.ratio_of_medians`` of one row).
     """
-    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    value = median(a) / median(b) if len(a) and len(b) else math.nan
-    if min(len(a), len(b)) < 3:
-        return Interval(value, math.nan, math.nan)
-    rng = np.random.default_rng(SEED)
-    return _interval(value, _resampled_medians([a], rng) / _resampled_medians([b], rng))
+    value, low, high = bootstrap.ratio_of_medians([num], [den])
+    return Interval(float(value[0]), float(low[0]), float(high[0]))
 
 
 def paired_ratio(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = (),

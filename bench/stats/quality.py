@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from bench.core.records import Record
@@ -193,8 +194,17 @@ def assess(rows: Sequence[Record]) -> list[Record]:
 def summary(records: Sequence[Record]) -> dict[str, object]:
     """Counts of ok rows per quality level, and the most common reason among the flagged ones."""
     ok = [r for r in records if r.status == "ok" and r.quality]
-    counts = {lvl: sum(r.quality == lvl for r in ok) for lvl in LEVELS}
-    return {**counts, "main_reason": main_reason(r.quality_reason for r in ok)}
+    return summary_of((r.quality for r in ok), (r.quality_reason for r in ok))
+
+
+def summary_of(levels: Iterable[str], reasons: Iterable[str]) -> dict[str, object]:
+    """Counts of some rows' quality levels (one per LEVELS), and ``main_reason`` of their reasons.
+
+    The two columns of the rows, as iterables: Records (``summary``) or a
+    table's columns (the report) give the same numbers.
+    """
+    counts = Counter(levels)
+    return {**{lvl: int(counts[lvl]) for lvl in LEVELS}, "main_reason": main_reason(reasons)}
 
 
 def main_reason(quality_reasons: Iterable[str]) -> str:

@@ -17,16 +17,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from bench.core.records import PHASES, Record
+from bench.core.records import PHASES, CaseKey, Record
 from bench.stats import intervals, quality
-
-Key = tuple[str, str, str, str, str]
-
-
-def case_key(r: Record) -> Key:
-    """Which case of which framework, mode and device a row belongs to."""
-    return (r.suite, r.case, r.framework, r.mode, r.device)
-
 
 Priors = tuple[intervals.Spread | None, intervals.Spread | None]  # (the time's, the ratio's)
 
@@ -120,7 +112,8 @@ def _nanmax(*xs: float) -> float:
     return max((x for x in xs if x == x), default=math.nan)
 
 
-def _spreads(r: Record, forward: Record, gradient: Record | None) -> tuple[intervals.Spread, intervals.Spread]:
+def _spreads(r: Record, forward: Record, gradient: Record | None
+             ) -> tuple[intervals.Spread, intervals.Spread]:
     """The between-process spreads of a row's time (a difference for backward) and of its ratio."""
     sizes = _sizes(forward)
     fwd = forward.samples_s
@@ -130,7 +123,8 @@ def _spreads(r: Record, forward: Record, gradient: Record | None) -> tuple[inter
         return (intervals.spread(intervals.split(diff, sizes), log=False),
                 intervals.spread(intervals.split([a / b for a, b in zip(g, fwd, strict=True)], sizes)))
     ratio = [a / b for a, b in zip(r.samples_s, fwd, strict=True)]
-    return intervals.spread(intervals.split(r.samples_s, sizes)), intervals.spread(intervals.split(ratio, sizes))
+    return (intervals.spread(intervals.split(r.samples_s, sizes)),
+            intervals.spread(intervals.split(ratio, sizes)))
 
 
 def _pool_key(r: Record) -> tuple[str, str]:
@@ -138,7 +132,7 @@ def _pool_key(r: Record) -> tuple[str, str]:
     return r.device, r.phase
 
 
-def _others(spreads: dict[Key, tuple[intervals.Spread, intervals.Spread]], own: Key) -> Priors:
+def _others(spreads: dict[CaseKey, tuple[intervals.Spread, intervals.Spread]], own: CaseKey) -> Priors:
     """The spreads of every case but ``own`` pooled: a case's data must not count twice in its interval."""
     others = [v for k, v in spreads.items() if k != own]
     return intervals.Spread.pooled([a for a, _ in others]), intervals.Spread.pooled([b for _, b in others])
@@ -154,22 +148,22 @@ def pool(records: Sequence[Record]) -> list[Record]:
     lends the interval up to ``intervals.PRIOR_DF`` more degrees of freedom
     (``intervals.process_median_ci``). The pool is robust (``intervals.Spread.pooled``)
     and leaves the case's own spread out, so one case with an odd process
-    widens no other. Measured on the 2-core VM (README, "Between-process
-    variation"): reruns' R fell inside 84-96 % of these intervals (90 % over
+    widens no other. Measured on the 2-core VM (docs/measurements.md, "Noise checks: do the
+    intervals hold?"): reruns' R fell inside 84-96 % of these intervals (90 % over
     five checks), nearly as often as inside each case's own, twice as wide,
     intervals (91 %). Rows of one
     process are returned as they are; quality is assessed again.
     """
-    cases: dict[Key, list[Record]] = {}
+    cases: dict[CaseKey, list[Record]] = {}
     for r in records:
-        cases.setdefault(case_key(r), []).append(r)
+        cases.setdefault(CaseKey.of(r), []).append(r)
     multi = {}
     for key, rows in cases.items():
         by = {r.phase: r for r in rows if r.status == "ok"}
         fwd = by.get("forward")
         if fwd is not None and len(fwd.process_rounds) > 1:
             multi[key] = by
-    found: dict[tuple, dict[Key, tuple[intervals.Spread, intervals.Spread]]] = {}
+    found: dict[tuple, dict[CaseKey, tuple[intervals.Spread, intervals.Spread]]] = {}
     for key, by in multi.items():
         for r in by.values():
             found.setdefault(_pool_key(r), {})[key] = _spreads(r, by["forward"], by.get("gradient"))

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.core import clock
 from bench.core.errors import UserError
 from bench.store.location import Location, is_url
 
@@ -27,6 +29,12 @@ _SUFFIX = ".parquet"
 
 # A results source as the commands pass it around: a local path, or a URL (``s3://...``).
 Source = Path | str
+
+
+def new_run_id() -> str:
+    """A new run's id: the time (UTC, to the second) and 64 random bits, so ids sort by start and two
+    runs never share one."""
+    return f"{clock.stamp()}-{secrets.token_hex(8)}"
 
 
 def run_path(results: Source, machine: str, run_id: str) -> Source:

@@ -15,13 +15,14 @@ written into results or reports: a ``Location`` prints as its URL only.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from bench.core.errors import UserError
 
@@ -33,8 +34,11 @@ MAX_OBJECT_BYTES = 2 << 30
 # a run's metadata alone (fleet_runs, read_metadata) then costs its footer, not the whole object.
 WHOLE_OBJECT_BYTES = 16 << 20
 
+# What a write stores: the bytes, or a function that writes them to a binary file.
+Data = bytes | Callable[[BinaryIO], None]
 
-def is_url(text: str | os.PathLike) -> bool:
+
+def is_url(text: str | os.PathLike[str]) -> bool:
     """True for ``scheme://...`` (a file:// URL included), False for a plain path."""
     return "://" in str(text)
 
@@ -56,7 +60,7 @@ class Location:
     local: bool
 
     @classmethod
-    def of(cls, where: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Location:
+    def of(cls, where: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> Location:
         """The location of a local path or an fsspec URL; a UserError when the scheme is unknown."""
         text = os.fspath(where)
         if not is_url(text) or text.startswith("file://"):
@@ -100,7 +104,7 @@ class Location:
             except OSError:
                 return False
         try:
-            return self.fs.isfile(path)
+            return bool(self.fs.isfile(path))
         except (OSError, ValueError):
             return False
 
@@ -140,7 +144,7 @@ class Location:
             raise UserError(f"{self.display(path)} is {size / 2**20:.0f} MiB, more than a results "
                             f"file can be ({limit / 2**20:.0f} MiB); is it the right file?")
         with self.fs.open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            data = bytes(fh.read(limit + 1))
         if len(data) > limit:
             raise UserError(f"{self.display(path)} is larger than a results file can be")
         return data
@@ -169,35 +173,19 @@ class Location:
         # No read-ahead cache: pyarrow asks for exactly the ranges it needs.
         return self.fs.open(path, "rb", cache_type="none", size=size)
 
-    def write(self, path: str, data: bytes, *, new: bool = False) -> None:
-        """Store ``data`` at ``path`` whole or not at all.
-
-        Local: a hidden temporary file beside it, synced, then renamed over
-        the target (atomic on POSIX). Object stores: one PUT, which is atomic.
-        ``new``: refuse to replace an existing object (FileExistsError).
-        """
+    def write(self, path: str, data: Data, *, new: bool = False) -> None:
+        """Store ``data`` (bytes, or a function that writes them to a file) at ``path`` whole or not
+        at all: locally ``write_file``; on an object store one PUT, which is atomic. ``new``: refuse
+        to replace an existing object (FileExistsError)."""
         if self.local:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if new and target.exists():
-                raise FileExistsError(path)
-            # One temporary name per write: two writers of one folder never share it.
-            tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                if new:
-                    _link_new(tmp, target)
-                else:
-                    os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_file(Path(path), data, new=new)
             return
         if new and self.fs.exists(path):
             raise FileExistsError(path)
+        if callable(data):
+            buffer = io.BytesIO()
+            data(buffer)
+            data = buffer.getvalue()
         self.fs.pipe_file(path, data)
 
     def delete(self, paths: list[str]) -> None:
@@ -205,6 +193,48 @@ class Location:
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(p)
+
+
+def write_file(target: Path, data: Data, *, new: bool = False) -> None:
+    """The one atomic write of a local file: ``data`` into a hidden temporary file beside ``target``,
+    synced, then renamed over it (atomic on POSIX), or removed if anything fails, so a crash or a full
+    disk leaves the old file or the new one, never half of one. ``data`` is bytes, or a function that
+    writes them to a binary file (a Parquet table streams there without a copy in memory).
+    ``new``: the target must not exist (FileExistsError), checked atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if new and target.exists():
+        raise FileExistsError(str(target))
+    # One temporary name per write: two writers of one folder never share it.
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if new:
+            _link_new(tmp, target)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(target: Path, text: str) -> None:
+    """``text`` as UTF-8 into ``target``: through it when it is a device or a pipe (``-o /dev/stdout``),
+    which must not be replaced by a regular file; else atomically (``write_file``)."""
+    try:
+        mode: int | None = target.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    write_file(target, text.encode("utf-8"))
 
 
 def _link_new(tmp: Path, target: Path) -> None:

@@ -8,12 +8,15 @@ line and exit 2 before any work, not a traceback after it.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from bench.core.errors import UserError
+from bench.store.location import Location, is_url
+from bench.store.location import write_text as write_text_atomically
 
 
 def folder(path: Path, option: str) -> Path:
@@ -32,12 +35,44 @@ def folder(path: Path, option: str) -> Path:
     return path
 
 
+def results_root(results: Path | str, machine: str | None = None, option: str = "--results") -> None:
+    """UserError unless a run can be written under ``results`` (in ``machine``'s folder): a URL is
+    checked by writing and deleting a probe object under it, a folder by creating a probe file in it
+    (the folders made for the check are removed: a run that measures nothing leaves nothing behind)."""
+    if isinstance(results, str) and is_url(results):
+        location(results, option)
+        return
+    _probe_folder(Path(results) / machine if machine else Path(results), option)
+
+
+def _probe_folder(folder: Path, option: str) -> None:
+    """UserError unless a file can be created in ``folder``; folders made for the check are removed."""
+    made: list[Path] = []
+    try:
+        for p in reversed((folder, *folder.parents)):
+            if p.is_dir():
+                continue
+            if p.exists() or p.is_symlink():
+                raise UserError(f"{option}: {p} is not a folder: choose a folder with {option}")
+            p.mkdir()
+            made.append(p)
+        fd, probe = tempfile.mkstemp(prefix=".bench-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise UserError(f"{option}: cannot write in {folder} ({why}): choose a writable folder with "
+                        f"{option}") from None
+    finally:
+        for p in reversed(made):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
 def location(url: str, option: str = "--results") -> None:
     """UserError unless an object can be written and deleted under the URL ``url``: a probe object is
     written, then deleted. No such bucket, no credentials or no network is one line naming the URL."""
     import secrets
-
-    from bench.store.location import Location
 
     loc = Location.of(url)
     probe = loc.path(f".bench-probe-{secrets.token_hex(8)}")
@@ -76,28 +111,10 @@ def output_file(text: str, option: str, protect: Iterable[Path] = ()) -> Path:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (through a temporary file in its folder).
-
-    A device or a pipe (``/dev/stdout``, ``/dev/null``) is written through,
-    never replaced by a regular file.
-    """
+    """Write ``text`` to ``path`` whole or not at all (``location.write_text``); a device or a pipe
+    (``/dev/stdout``, ``/dev/null``) is written through. A failure is one line (UserError)."""
     try:
-        mode = path.stat().st_mode
-    except OSError:
-        mode = None
-    try:
-        if mode is not None and not stat.S_ISREG(mode):
-            with open(path, "w") as fh:
-                fh.write(text)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_text_atomically(path, text)
     except OSError as exc:
         raise UserError(f"cannot write {path} ({exc.strerror or exc})") from exc
 

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.core.errors import UserError
-from bench.core.records import PHASES, STATUSES, Record
+from bench.core.records import CASE_KEY, PHASES, RATIO_RANGE, STATUSES, TIME_RANGE_S, VALUE_RANGE, Record
 from bench.store.layout import Source, _key, _named_run, _shards, _where, expand, files
 from bench.store.location import Location
 from bench.store.schema import (
@@ -44,14 +44,13 @@ from bench.store.schema import (
     KEY_COLUMNS,
     METADATA_KEY,
     RATIO_COLUMNS,
-    RATIO_RANGE,
     SCHEMA,
     TIME_COLUMNS,
-    TIME_RANGE_S,
     VALIDATION_COLUMNS,
-    VALUE_RANGE,
     _parse_metadata,
     check_columns,
+    check_version_columns,
+    upgrade,
 )
 
 _PARQUET_MAGIC = b"PAR1"
@@ -102,9 +101,11 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _checked_table(path: str, pf: pq.ParquetFile, read: frozenset[str] | None = None) -> pa.Table:
+def _checked_table(path: str, pf: pq.ParquetFile, version: int, read: frozenset[str] | None = None
+                   ) -> pa.Table:
     """The file's table with bench's columns only (of those, only ``read`` when given), each of its
-    type; foreign columns are dropped. Only the chosen columns' chunks are read from the file."""
+    type, as the current format version holds them (``schema.upgrade``); foreign columns are dropped.
+    Only the chosen columns' chunks are read from the file."""
     names = pf.schema_arrow.names
     missing = [c for c in KEY_COLUMNS if c not in names]
     if missing:
@@ -113,6 +114,7 @@ def _checked_table(path: str, pf: pq.ParquetFile, read: frozenset[str] | None = 
     doubled = sorted(n for n, k in collections.Counter(names).items() if k > 1)
     if doubled:
         raise UserError(f"{path} has the column {doubled[0]} twice; delete or move it")
+    check_version_columns(path, names, version)
     known = [f for f in SCHEMA if f.name in names and (read is None or f.name in read)]
     try:
         # Threads cost more than they save on a shard of a few rows.
@@ -129,7 +131,7 @@ def _checked_table(path: str, pf: pq.ParquetFile, read: frozenset[str] | None = 
                 raise UserError(f"{path}: column {f.name} holds {column.type}, not {f.type}; "
                                 "delete or move it") from exc
         columns.append(column)
-    return pa.Table.from_arrays(columns, schema=pa.schema(known))
+    return upgrade(pa.Table.from_arrays(columns, schema=pa.schema(known)), version, read)
 
 
 def _in(values: Any, low: float, high: float) -> Any:
@@ -309,7 +311,7 @@ def _read_file(source: Source, storage_options: Mapping[str, Any] | None = None,
     if loc.is_file(path):
         with _parquet(loc, path) as (name, pf):
             meta = _metadata_of(name, pf)
-            table = _checked_table(name, pf, _read_set(wanted))
+            table = _checked_table(name, pf, meta["format_version"], _read_set(wanted))
         df, bad = _frame(name, table, wanted)
         return meta, df, bad
     shards = _shards(loc, path)
@@ -329,10 +331,10 @@ def _read_shards(loc: Location, shards: list[str], wanted: frozenset[str] | None
     for n, shard in enumerate(shards):
         with _parquet(loc, shard) as (name, pf):
             meta = _metadata_of(name, pf)  # every shard has the run's metadata; the last is the newest
-            table = _checked_table(name, pf, _read_set(wanted))
+            table = _checked_table(name, pf, meta["format_version"], _read_set(wanted))
         tables.append(table.append_column("__shard", pa.array(np.full(len(table), n, dtype=np.int64))))
     combined = pa.concat_tables(tables, promote_options="default")
-    key = ["suite", "case", "framework", "mode", "device"]
+    key = list(CASE_KEY)
     keys = combined.select([*key, "__shard"]).to_pandas()
     keys["__row"] = np.arange(len(keys))
     groups = keys.groupby(key, dropna=False)
@@ -363,7 +365,7 @@ def fleet_runs(results: Source, fleet: str, storage_options: Mapping[str, Any] |
 
 
 def load(path: Source, storage_options: Mapping[str, Any] | None = None, fleet: str | None = None,
-         columns: Iterable[str] | None = None):
+         columns: Iterable[str] | None = None) -> Any:
     """A pandas DataFrame of one run, a machine folder or a whole results tree, local or at a URL
     (``s3://bucket/results``; credentials from the environment or ``storage_options``).
     ``fleet``: only the runs of that fleet run (``bench run --cluster``), across machines.
@@ -395,7 +397,7 @@ def _run_of(meta: dict[str, Any], df: Any) -> str:
 
 
 def _read_all(found: list[Source], explicit: set[str], storage_options: Mapping[str, Any] | None = None,
-              columns: list[str] | None = None) -> tuple[list, list[dict[str, Any]]]:
+              columns: list[str] | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
     """Rows and metadata of each run, each run once. A broken file found inside a folder is
     skipped with a message on stderr, so one bad copy does not hide the rest; a broken file
     named explicitly (``explicit`` holds ``_key``s), or a folder with nothing readable, is an error.

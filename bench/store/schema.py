@@ -9,14 +9,15 @@ column's type.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import pyarrow as pa
 
+from bench.core.cases import Case
 from bench.core.errors import UserError
-from bench.core.records import Record
+from bench.core.records import ROW_KEY, Record
 
 FORMAT_VERSION = 3
 
@@ -54,7 +55,7 @@ VERSIONS = {
 }
 
 
-# What each column holds: the results schema's documentation (docs/reference/schema.md is made
+# What each column holds: the results schema's documentation (docs/schema.md is made
 # from it, and a test keeps it complete).
 COLUMN_DOCS = {
     "run_id": "the run: UTC start time and 16 random hex digits, e.g. `20261125T215354Z-f68b0c1e2d3a4b5c`",
@@ -139,25 +140,11 @@ _ARROW_TYPES = {
 }
 
 
-SCHEMA = pa.schema([pa.field(f.name, _ARROW_TYPES[f.type]) for f in fields(Record)])
+SCHEMA = pa.schema([pa.field(f.name, _ARROW_TYPES[str(f.type)]) for f in fields(Record)])
 
 
 # Columns a file must have to be a bench results table (every version has them).
-KEY_COLUMNS = ("run_id", "machine", "suite", "case", "framework", "mode", "device", "phase", "status")
-
-
-# Seconds per call that can be a measurement: from a picosecond to about four
-# months. A stored time outside this (or not a number) was not measured.
-TIME_RANGE_S = (1e-12, 1e7)
-
-
-# T(phase) / T(forward) that can be a measurement.
-RATIO_RANGE = (1e-6, 1e6)
-
-
-# The size of any other stored number that can be a measurement (FLOPs, bytes, rates, fractions);
-# zero is a number too.
-VALUE_RANGE = (1e-30, 1e30)
+KEY_COLUMNS = ("run_id", "machine", *ROW_KEY, "status")
 
 
 TIME_COLUMNS = ("median_s", "min_s", "ci_low_s", "ci_high_s")
@@ -270,10 +257,10 @@ def check_columns(columns: Iterable[str] | None) -> list[str] | None:
 
 def markdown_reference() -> str:
     """The schema as Markdown: every column with its type, the version it came in and its meaning,
-    then the versions of the format (docs/reference/schema.md is built from this)."""
+    then the versions of the format (docs/schema.md is built from this)."""
     arrow = {f.name: str(f.type).replace("list<item: ", "list<").replace("double", "float64")
              for f in SCHEMA}
-    since = {}
+    since: dict[str, int] = {}
     for v in sorted(VERSIONS.values(), key=lambda v: v.number):
         for c in (*v.required, *v.optional):
             since.setdefault(c, v.number)
@@ -286,3 +273,56 @@ def markdown_reference() -> str:
             if v.optional else ""
         lines.append(f"| {v.number} | {v.date} | {v.changes}{late} |")
     return "\n".join(lines) + "\n"
+
+
+def check_version_columns(path: str, names: Sequence[str], version: int) -> None:
+    """A UserError unless a file of ``version`` has every column that version requires: a missing
+    one no longer reads as its default, it says the file is damaged."""
+    missing = [c for c in VERSIONS[version].required if c not in names]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise UserError(f"{path} is damaged: results format version {version} has the column "
+                        f"{missing[0]}, this file lacks it{more}; delete or move it")
+
+
+def upgrade(table: pa.Table, version: int, wanted: frozenset[str] | None = None) -> pa.Table:
+    """Rows read from a file of format ``version`` as the current version holds them: each step
+    turns a version into the next (asv's ``update_to_N``). ``wanted``: the columns a reader asked
+    for (None: all); a step adds only those."""
+    for step in range(version, FORMAT_VERSION):
+        table = _UPGRADES[step](table, wanted)
+    return table
+
+
+def _add_absent(table: pa.Table, names: Iterable[str], wanted: frozenset[str] | None) -> pa.Table:
+    """``table`` with each of ``names`` it lacks as a column of nulls (read as the column's default)."""
+    for name in names:
+        if name not in table.column_names and (wanted is None or name in wanted):
+            table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
+    return table
+
+
+def _to_2(table: pa.Table, wanted: frozenset[str] | None) -> pa.Table:
+    """Version 1 to 2: the memory, peak, cache-policy and GPU-state columns, empty (not measured)."""
+    return _add_absent(table, (*_V1_LATE, *_V2), wanted)
+
+
+def _to_3(table: pa.Table, wanted: frozenset[str] | None) -> pa.Table:
+    """Version 2 to 3: the columns later version-2 files have, empty where absent; and the params of
+    imported rows, which held ``{"case": id}``, hold the parameters the case id names."""
+    table = _add_absent(table, _V2_LATE, wanted)
+    if "params" not in table.column_names or "case" not in table.column_names:
+        return table
+    params = table.column("params").to_pylist()
+    cases = table.column("case").to_pylist()
+    suites = table.column("suite").to_pylist()
+    fixed = [Case.from_id(suite or "", case or "").params_json
+             if p is not None and p == json.dumps({"case": case}) else p
+             for p, case, suite in zip(params, cases, suites, strict=True)]
+    if fixed == params:
+        return table
+    at = table.column_names.index("params")
+    return table.set_column(at, table.field(at), pa.array(fixed, pa.string()))
+
+
+_UPGRADES = {1: _to_2, 2: _to_3}

@@ -11,22 +11,16 @@ import contextlib
 import errno
 import json
 import os
-import secrets
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.core.records import Record
+from bench.core import clock
+from bench.core.records import CaseKey, Record
 from bench.store.layout import _SUFFIX, Source, _shard_folder, _where, run_path
 from bench.store.schema import FORMAT_VERSION, METADATA_KEY, SCHEMA
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class RunExistsError(FileExistsError):
@@ -42,7 +36,7 @@ def new_run(results: Source, machine: str, run_id: str, metadata: dict[str, Any]
 def _table_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+    return bytes(sink.getvalue().to_pybytes())
 
 
 class ResultsWriter:
@@ -68,30 +62,31 @@ class ResultsWriter:
     def __init__(self, path: Source, metadata: dict[str, Any],
                  storage_options: Mapping[str, Any] | None = None) -> None:
         self.path = path
-        self.metadata = {**metadata, "format_version": FORMAT_VERSION, "started": now()}
+        self.metadata = {**metadata, "format_version": FORMAT_VERSION, "started": clock.now()}
         self.metadata.setdefault("finished", None)
-        self.records: list[Record] = []
+        self._records: list[Record] = []
         self._loc, self._file = _where(path, storage_options)
         self._folder = _shard_folder(self._file) or f"{self._file}.shards"
-        # Where each case's rows are in ``records`` (``merge`` replaces them in place).
-        self._rows: dict[tuple, list[int]] = {}
-        self._pending: dict[tuple, None] = {}  # cases to write in the next shard, in order
+        # Where each case's rows are in ``_records`` (``merge`` replaces them in place).
+        self._rows: dict[CaseKey, list[int]] = {}
+        self._pending: dict[CaseKey, None] = {}  # cases to write in the next shard, in order
         self._shard_paths: list[str] = []
         self._compacted = False
-        # One temporary name per writer: two writers in one folder never share it.
-        name = self._file.rsplit("/", 1)[-1]
-        self._tmp = Path(self._file).with_name(f".{name}.{secrets.token_hex(4)}.tmp")
 
-    def _add(self, key: tuple, record: Record) -> None:
-        self._rows.setdefault(key, []).append(len(self.records))
-        self.records.append(record)
+    @property
+    def records(self) -> tuple[Record, ...]:
+        """The run's rows so far, in the order their cases came (a process's rows merged in)."""
+        return tuple(self._records)
+
+    def _add(self, key: CaseKey, record: Record) -> None:
+        self._rows.setdefault(key, []).append(len(self._records))
+        self._records.append(record)
 
     def append(self, records: Iterable[Record]) -> None:
         """Add rows (one case's, usually) and write them as a new shard."""
-        from bench.stats import row_stats
 
         for r in records:
-            key = row_stats.case_key(r)
+            key = CaseKey.of(r)
             self._add(key, r)
             self._pending[key] = None
         self.flush()
@@ -101,18 +96,18 @@ class ResultsWriter:
         and write the merged rows as a new shard."""
         from bench.stats import row_stats
 
-        new: dict[tuple, list[Record]] = {}
+        new: dict[CaseKey, list[Record]] = {}
         for r in records:
-            new.setdefault(row_stats.case_key(r), []).append(r)
+            new.setdefault(CaseKey.of(r), []).append(r)
         for key, rows in new.items():
             at = self._rows.get(key)
             if not at:
                 for r in rows:
                     self._add(key, r)
             else:
-                merged = row_stats.merge([self.records[i] for i in at], rows)
+                merged = row_stats.merge([self._records[i] for i in at], rows)
                 for i, r in zip(at, merged, strict=True):
-                    self.records[i] = r
+                    self._records[i] = r
             self._pending[key] = None
         self.flush()
 
@@ -120,7 +115,7 @@ class ResultsWriter:
         """Write the cases not yet written (all their rows) as the next shard."""
         if not self._pending:
             return
-        rows = [self.records[i].to_dict() for key in self._pending for i in self._rows[key]]
+        rows = [self._records[i].to_dict() for key in self._pending for i in self._rows[key]]
         data = _table_bytes(self._table(rows))
         if not self._shard_paths and self._loc.exists(self._file):
             self._refuse()
@@ -142,20 +137,24 @@ class ResultsWriter:
         raise RunExistsError(errno.EEXIST, "another run's results are already there; not overwritten",
                              str(self.path))
 
-    def close(self, **final: Any) -> None:
-        """Mark the run finished (with any last metadata), write the compacted file, delete the shards."""
-        self.metadata.update(final, finished=now())
-        if not self.records:
+    def close(self, records: Sequence[Record] | None = None, **final: Any) -> None:
+        """Mark the run finished (with any last metadata), write the compacted file, delete the shards.
+
+        ``records``: the run's final rows, in place of those written so far (the same cases with
+        statistics pooled over the run, and rows held back until now).
+        """
+        self.metadata.update(final, finished=clock.now())
+        if records is not None:
+            self._records = list(records)
+        if not self._records:
             return
-        table = self._table([r.to_dict() for r in self.records])
-        if self._loc.local:
-            self._write_local(table)
-        else:
-            try:
-                self._loc.write(self._file, _table_bytes(table), new=not self._compacted)
-            except FileExistsError:
-                self._refuse()
-            self._compacted = True
+        table = self._table([r.to_dict() for r in self._records])
+        try:
+            # The first compaction is exclusive: a file there is another run's.
+            self._loc.write(self._file, lambda fh: pq.write_table(table, fh), new=not self._compacted)
+        except FileExistsError:
+            self._refuse()
+        self._compacted = True
         self._pending.clear()
         # The compacted file is complete: the shards are copies now. A crash before
         # they are gone leaves both, and readers take the compacted file.
@@ -166,43 +165,6 @@ class ResultsWriter:
                 os.rmdir(self._folder)
             elif self._loc.is_dir(self._folder) and not self._loc.find(self._folder, suffix=""):
                 self._loc.fs.rmdir(self._folder)
-
-    def _write_local(self, table: pa.Table) -> None:
-        """Today's local guarantees: a hidden temporary file, synced, then moved into place."""
-        tmp = self._tmp
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(tmp, "wb") as fh:
-                pq.write_table(table, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            self._publish(tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # the shards stay as they were
-            raise
-
-    def _publish(self, tmp: Path) -> None:
-        """Move the complete temporary file to the run's file: exclusively the first time, then by
-        replacing."""
-        target = Path(self._file)
-        if self._compacted:
-            os.replace(tmp, target)
-            return
-        try:
-            os.link(tmp, target)  # atomic, and fails if the name is taken
-        except FileExistsError:
-            self._refuse()
-        except OSError:
-            # No hard links on this file system (some network and FAT ones):
-            # reserve the name exclusively, then replace the empty reservation.
-            try:
-                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            except FileExistsError:
-                self._refuse()
-            os.replace(tmp, target)
-        else:
-            tmp.unlink()
-        self._compacted = True
 
     @property
     def written(self) -> bool:

@@ -16,7 +16,6 @@ matplotlib and jinja2 are imported here only, never by ``import bench``.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -101,22 +100,6 @@ def check_output(out_path: Path | str, inputs: Iterable[Path] = ()) -> Path:
     raise UserError(f"{out} is a special file (block device or socket): give -o FILE.html")
 
 
-def _write_text(target: Path, text: str) -> None:
-    """``text`` into ``target``: through it when it is a device or FIFO, else atomically."""
-    if target.exists() and not target.is_file():  # check_output let only a device or FIFO through
-        with open(target, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half page behind
-        raise
-
-
 def write(sources: Path | str | Iterable[Path | str], out_path: Path | str) -> Path:
     """Read the results under ``sources``, render the page and write it to ``out_path``.
 
@@ -124,6 +107,7 @@ def write(sources: Path | str | Iterable[Path | str], out_path: Path | str) -> P
     """
     from bench import store
     from bench.core.errors import UserError
+    from bench.store.location import write_text
 
     if isinstance(sources, str | Path):
         sources = [sources]
@@ -133,7 +117,7 @@ def write(sources: Path | str | Iterable[Path | str], out_path: Path | str) -> P
     df, metadata = read(sources)
     html = render(df, metadata)
     try:
-        _write_text(target, html)
+        write_text(target, html)  # check_output let only a regular file, a device or a FIFO through
     except OSError as exc:
         raise UserError(f"cannot write the report to {out_path}: {exc.strerror or exc}") from exc
     return Path(out_path)

@@ -12,19 +12,20 @@ import json
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.core.cases import parse_id
 from bench.core.device import is_gpu
 from bench.core.records import Record
 from bench.present import fmt
-from bench.stats import intervals
+from bench.present.tables import inert, markdown_table
 
 # The cheap gradient principle: one bound for the terminal's verdicts and the page's.
-from bench.stats.gradient_cost import CHEAP_GRADIENT_BOUND, Verdict
+from bench.stats.gradient_cost import CHEAP_GRADIENT_BOUND, GradientCost
+from bench.stats.intervals import BOOTSTRAP_LIMIT
 
 SERIES_KEYS = ("machine", "run_id", "framework", "mode", "device")
 # Columns whose values are one list per row: left out of the CSV downloads (raw
@@ -34,9 +35,6 @@ LIST_COLUMNS = ("samples_s", "loss_curve", "process_rounds")
 # framework and machine and figures of distributions instead of one row or point per
 # case (100,000 rows made a 1 GB page). Smaller runs render every case.
 LARGE_CASES = 2000
-# Above this many values the CI of a median over cases is the distribution-free one of
-# order statistics: the bootstrap would hold 2000 resamples of every value in memory.
-BOOTSTRAP_LIMIT = 5000
 # The compressed download of every row is embedded only below this size (bytes, before
 # base64); above it the page says how to get the rows (bench export).
 DOWNLOAD_LIMIT = 8_000_000
@@ -92,7 +90,8 @@ def source_labels(pairs: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 
 def config_label(framework: str, mode: str, device: str) -> str:
-    """``torch eager · cpu``: the terminal's label for a framework, mode and device (bench.stats.gradient_cost)."""
+    """``torch eager · cpu``: the terminal's label for a framework, mode and device
+    (bench.stats.gradient_cost)."""
     return f"{framework} {mode} · {device}"
 
 
@@ -144,48 +143,6 @@ def series_order(df: pd.DataFrame) -> list[str]:
     return combos["series"].tolist()
 
 
-def bootstrap_median_ci(values: np.ndarray) -> tuple[float, float]:
-    """95% bootstrap CI of the median over cases (bench.stats.intervals, the one bootstrap); the range of two.
-
-    Over more than BOOTSTRAP_LIMIT cases: ``order_statistic_ci`` (same coverage, no resamples).
-    """
-    if len(values) < 3:
-        return float(np.min(values)), float(np.max(values))
-    if len(values) > BOOTSTRAP_LIMIT:
-        return order_statistic_ci(values)
-    ci = intervals.median_ci(values)
-    return ci.low, ci.high
-
-
-def order_statistic_ci(values: np.ndarray) -> tuple[float, float]:
-    """The distribution-free 95% CI of a median: the order statistics that the count of values
-    below the median (binomial, n and 1/2) reaches with 2.5 % and 97.5 % probability."""
-    from scipy import stats as sps
-
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    tail = (1 - intervals.CONFIDENCE) / 2
-    j = int(sps.binom.ppf(tail, n, 0.5))  # x_(j) and x_(n-j+1), counted from 1
-    return float(x[max(j - 1, 0)]), float(x[min(n - j, n - 1)])
-
-
-class PageVerdict(Verdict):
-    """bench.stats.gradient_cost's Verdict (the terminal's line), its interval computed once; over more than
-    BOOTSTRAP_LIMIT cases the order-statistic interval (the bootstrap would hold 2000 resamples)."""
-
-    @cached_property
-    def interval(self) -> tuple[float, float]:  # type: ignore[override]
-        if self.cases > BOOTSTRAP_LIMIT:
-            lo, hi = order_statistic_ci(np.asarray(self.ratios, dtype=float))
-        else:
-            lo, hi = Verdict.interval.fget(self)  # type: ignore[attr-defined]
-        # A bound too large to round (one case's CI of 1e308, from any table given to render)
-        # is no interval to print: Verdict.line would overflow rounding it.
-        if not (math.isfinite(lo * 10) and math.isfinite(hi * 10)):
-            return math.nan, math.nan
-        return lo, hi
-
-
 def _ci_method(n: int) -> str:
     if n == 1:
         return "95% CI of the single case (bootstrap over its rounds)"
@@ -194,16 +151,6 @@ def _ci_method(n: int) -> str:
     if n <= BOOTSTRAP_LIMIT:
         return f"95% bootstrap CI over the {n} cases"
     return f"95% distribution-free CI (order statistics) over the {n} cases"
-
-
-def bound_state(median: float, ci_high: float, above: int) -> str:
-    """Where a verdict stands against the cheap-gradient bound: 'within' (its median, its CI and
-    every case), 'mostly' (the median is, but a case or the CI's top is above) or 'above'."""
-    if median > CHEAP_GRADIENT_BOUND:
-        return "above"
-    if above or (math.isfinite(ci_high) and ci_high > CHEAP_GRADIENT_BOUND):
-        return "mostly"
-    return "within"
 
 
 def bound_text(v: dict[str, Any]) -> str:
@@ -217,8 +164,9 @@ def bound_text(v: dict[str, Any]) -> str:
 
 
 def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
-    """Per series (machine, run, framework, mode, device): bench.stats.gradient_cost's median R over cases with
-    its 95% CI and its sentence (the terminal's line), and where it stands against the bound."""
+    """Per series (machine, run, framework, mode, device): bench.stats.gradient_cost's GradientCost, the
+    median R over cases with its 95% CI and its sentence (the terminal's line), and where it stands
+    against the bound."""
     grad = ok[(ok["phase"] == "gradient") & np.isfinite(ok["ratio"].astype(float))]
     out = []
     for label, g in sorted(grad.groupby("series", sort=False), key=lambda kv: order.index(kv[0])):
@@ -226,11 +174,10 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
         theory = g["theory_ratio"].to_numpy(float)
         theory = theory[np.isfinite(theory)]
         first = g.iloc[0]
-        v = PageVerdict(first["framework"], first["mode"], first["device"], tuple(r.tolist()),
-                        tuple(theory.tolist()), float(first["ratio_ci_low"]), float(first["ratio_ci_high"]),
-                        int(g["quality"].isin(FLAGGED).sum()))
+        v = GradientCost(first["framework"], first["mode"], first["device"], tuple(r.tolist()),
+                         tuple(theory.tolist()), float(first["ratio_ci_low"]), float(first["ratio_ci_high"]),
+                         int(g["quality"].isin(FLAGGED).sum()))
         lo, hi = v.interval
-        above = int((r > CHEAP_GRADIENT_BOUND).sum())
         row = {
             "series": label, "source": first["source"], "config": first["config"],
             "framework": first["framework"], "mode": first["mode"], "device": first["device"],
@@ -240,8 +187,8 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
             "theory": v.theory if theory.size else math.nan,
             "theory_min": float(theory.min()) if theory.size else math.nan,
             "theory_max": float(theory.max()) if theory.size else math.nan,
-            "cases_above_bound": above,
-            "bound": bound_state(v.median, hi, above),
+            "cases_above_bound": v.cases_above_bound,
+            "bound": v.bound_state,
             "sentence": v.line,  # word for word the terminal's verdict line
             "memory_sentence": memory_sentence(ok[ok["series"] == label]),
             "peak_sentence": peak_sentence(ok[ok["series"] == label]),
@@ -258,20 +205,12 @@ def verdicts(ok: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
 def case_params(case: str, params: str = "") -> dict[str, float]:
     """The numeric parameters of a case: from its id (``batch=256,width=256``), else its params JSON.
 
-    The id is tried first because imported runs store only ``{"case": id}`` as params.
     {} when neither names numbers.
     """
-    out: dict[str, float] = {}
-    for part in str(case).split(","):
-        key, sep, value = part.partition("=")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            out = {}
-            break
-        if not sep:
-            out = {}
-            break
+    try:
+        out = {k: float(v) for k, v in parse_id(case)}
+    except ValueError:
+        out = {}
     if out:
         return out
     try:
@@ -449,13 +388,14 @@ FLAGGED = ("noisy", "unreliable")
 
 
 def quality_summary(rows: pd.DataFrame) -> dict[str, Any]:
-    """Measured rows per quality level, and the main reason of the flagged ones (bench.stats.quality)."""
+    """Measured rows per quality level, how many are flagged, and the main reason of the flagged ones
+    (``bench.stats.quality.summary_of``, what the terminal's warning counts)."""
     from bench.stats import quality
 
     ok = rows[(rows["status"] == "ok") & (rows["quality"] != "")]
-    counts = {lvl: int((ok["quality"] == lvl).sum()) for lvl in quality.LEVELS}
-    return {**counts, "flagged": counts["noisy"] + counts["unreliable"], "of": len(ok),
-            "main_reason": quality.main_reason(ok["quality_reason"])}
+    s = quality.summary_of(ok["quality"], ok["quality_reason"])
+    counts = {lvl: s[lvl] for lvl in quality.LEVELS}
+    return {**counts, "flagged": s["noisy"] + s["unreliable"], "of": len(ok), "main_reason": s["main_reason"]}
 
 
 def throttle_summary(rows: pd.DataFrame) -> dict[str, Any]:
@@ -515,6 +455,18 @@ def _fraction(x: float, of: float) -> float:
     return x / of if math.isfinite(x) and math.isfinite(of) and of > 0 else math.nan
 
 
+def _case_status(ph: dict[str, Any]) -> tuple[str, list[Any], list[Any]]:
+    """A case's status text from its rows by phase, with its unmeasured rows and its flagged ones:
+    the first phase not measured and why, else the worst quality and its first reason, else ok."""
+    bad = [ph[p] for p in ("forward", "gradient", "step") if p in ph and ph[p]["status"] != "ok"]
+    status = "ok" if not bad else f"{bad[0]['status']}: {bad[0]['reason']}"
+    flagged = [ph[p] for p in ("gradient", "forward") if p in ph and ph[p]["quality"] in FLAGGED]
+    if not bad and flagged:
+        worst = max(flagged, key=lambda r: r["quality"] == "unreliable")
+        status = f"{worst['quality']}: {worst['quality_reason'].split('; ')[0]}"
+    return status, bad, flagged
+
+
 def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """One row per (suite, case, series): times, R with its CI, theory, GFLOP/s, first calls."""
     keys = ["suite", "case", "series"]
@@ -528,12 +480,7 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
         grad = ph.get("gradient")
         ok = grad is not None and grad["status"] == "ok"
-        bad = [ph[p] for p in ("forward", "gradient", "step") if p in ph and ph[p]["status"] != "ok"]
-        status = "ok" if not bad else f"{bad[0]['status']}: {bad[0]['reason']}"
-        flagged = [ph[p] for p in ("gradient", "forward") if p in ph and ph[p]["quality"] in FLAGGED]
-        if not bad and flagged:
-            worst = max(flagged, key=lambda r: r["quality"] == "unreliable")
-            status = f"{worst['quality']}: {worst['quality_reason'].split('; ')[0]}"
+        status, bad, flagged = _case_status(ph)
         fwd = ph.get("forward")
         throttled = " | ".join(dict.fromkeys(t for t in g["throttled"].fillna("").astype(str) if t))
         out.append({
@@ -722,23 +669,6 @@ def build(df: pd.DataFrame, metadata: list[dict[str, Any]] | None = None) -> Rep
 # Downloads ----------------------------------------------------------------
 
 
-def _cell(x: Any) -> str:
-    if isinstance(x, float):
-        return "" if not math.isfinite(x) else f"{x:.6g}"
-    return str(x).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (pandas' to_markdown needs tabulate)."""
-    cols = [str(c) for c in table.columns]
-    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
-    lines = ["| " + " | ".join(_cell(c) for c in cols) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def data_uri(text: str, mime: str) -> str:
     return f"data:{mime};charset=utf-8;base64," + base64.b64encode(text.encode()).decode("ascii")
 
@@ -750,8 +680,6 @@ def downloads(data: ReportData) -> list[dict[str, str]]:
     row's DOWNLOAD_COLUMNS as gzip-compressed CSV, embedded when it compresses
     below DOWNLOAD_LIMIT; above, ``download_note`` says how to get the rows.
     """
-    from bench.interop.export import inert
-
     if data.large:
         blob = rows_gzip(data)
         if blob is None:
@@ -780,8 +708,6 @@ def rows_gzip(data: ReportData) -> bytes | None:
     """Every row's DOWNLOAD_COLUMNS as gzip CSV, or None when it would exceed DOWNLOAD_LIMIT
     (estimated from the first rows first, so a million rows are not written only to be dropped)."""
     import gzip
-
-    from bench.interop.export import inert
 
     table = data.rows[[c for c in DOWNLOAD_COLUMNS if c in data.rows]]
 

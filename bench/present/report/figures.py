@@ -24,6 +24,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bench.core.cases import parse_id
 from bench.core.device import is_gpu
 from bench.present.report.data import CHEAP_GRADIENT_BOUND, ReportData, has_memory, sweeps
 from bench.present.report.legend import LegendEntry, from_handle
@@ -229,11 +230,11 @@ def _cases_by_size(rows: pd.DataFrame) -> list[str]:
 def case_labels(cases: list[str]) -> tuple[list[str], str]:
     """Short tick labels: when every case names the same parameters in the same order,
     only the values (``256, 512, 4``), and the names go into the axis label."""
-    split = [[kv.partition("=") for kv in c.split(",")] for c in cases]
-    keys = {tuple(k for k, _, _ in parts) for parts in split}
-    if len(keys) == 1 and all(sep for parts in split for _, sep, _ in parts):
+    split = [parse_id(c) for c in cases]
+    keys = {tuple(k for k, _ in pairs) for pairs in split}
+    if len(keys) == 1 and all(split):
         names = next(iter(keys))
-        return [", ".join(v for _, _, v in parts) for parts in split], "case: " + ", ".join(names)
+        return [", ".join(v for _, v in pairs) for pairs in split], "case: " + ", ".join(names)
     return cases, "case"
 
 

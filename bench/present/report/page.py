@@ -11,7 +11,6 @@ Numbers go through bench.present.fmt.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from typing import Any
 
 import jinja2
@@ -19,8 +18,8 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from bench import __version__
+from bench.core import clock
 from bench.present import fmt
-from bench.present.report import machines
 from bench.present.report.data import (
     CHEAP_GRADIENT_BOUND,
     ReportData,
@@ -31,6 +30,7 @@ from bench.present.report.data import (
 )
 from bench.present.report.figures import Fig
 from bench.present.report.legend import swatch
+from bench.present.report.machines import heading, panels, verdict_matrix
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("bench.present.report", "templates"),
@@ -174,9 +174,9 @@ def render_page(data: ReportData, figures: list[Fig], title: str) -> str:
     return template.render(
         title=title,
         data=data,
-        panels=machines.panels(data),
-        matrix=machines.verdict_matrix(data),
-        panel_heading=machines.heading(data),
+        panels=panels(data),
+        matrix=verdict_matrix(data),
+        panel_heading=heading(data),
         figures=[f for f in figs if f["section"] == "timing"],
         memory_figures=[f for f in figs if f["section"] == "memory"],
         memory=data.memory.to_dict("records"),
@@ -197,6 +197,6 @@ def render_page(data: ReportData, figures: list[Fig], title: str) -> str:
         devices=", ".join(sorted(data.rows["device"].unique())),
         n_rows=len(data.rows),
         n_ok=len(data.ok),
-        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated=clock.now(),
         version=__version__,
     )
