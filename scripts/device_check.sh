@@ -102,7 +102,7 @@ step "bench run: depth sweep and wide MLP, L2 flushed" 90 "${bench[@]}" run --de
 step "cross-check, warm L2" 30 "$python" scripts/crosscheck_gpu.py --json "$out/crosscheck.json"
 # The bench runs above already prove the CLI on the GPU: its test is left out here.
 step "pytest -m gpu" 70 "$python" -m pytest -m gpu -q -p no:cacheprovider -k "not bench_run_on_cuda" \
-    tests/test_gpu.py
+    tests/backends/test_gpu.py
 step "bench run --quick torch:compile (mlp)" 60 "${bench[@]}" run --device cuda --quick \
     --framework torch --mode compile --suite mlp_regression --results "$results" --machine gpu --no-report
 step "cross-check, L2 flushed" 30 "$python" scripts/crosscheck_gpu.py --l2 flush --budget 1 \

@@ -48,7 +48,7 @@ not counted, as ``torch.utils.flop_counter`` does not count them either.
 
 The float64 reference turns each layer into one matrix product by im2col
 (every window of ``K`` steps unrolled into a row) and back-propagates through
-it by hand; ``tests/test_suite_conv_regression.py`` checks it against finite
+it by hand; ``tests/suites/test_suite_conv_regression.py`` checks it against finite
 differences and checks ``flops`` against torch's FLOP counter.
 """
 

@@ -53,7 +53,7 @@ regressing random targets ``y ~ N(0, 1)`` under the mean Huber loss; a
 float64 reference with backpropagation written out by hand; and the FLOPs of
 the matrix products, which are those of the MLP (the activation, loss and
 optimizer add elementwise work only), so the theory is R = 3 - 1/depth up
-to the small output layer. ``tests/test_suite_custom.py`` checks each piece.
+to the small output layer. ``tests/suites/test_suite_custom.py`` checks each piece.
 """
 
 from __future__ import annotations

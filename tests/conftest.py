@@ -33,7 +33,9 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_SUITES = Path(__file__).resolve().parent / "suites"
+# Results files of earlier versions and machines, and suite folders the tests run.
+DATA = Path(__file__).resolve().parent / "data"
+TEST_SUITES = DATA / "suites"
 FRAMEWORKS = ("torch", "tensorflow", "jax")
 
 
@@ -242,3 +244,30 @@ def s3(s3_endpoint, monkeypatch) -> str:
 
     set_env(monkeypatch, s3_endpoint)
     return s3_endpoint
+
+
+# --- bench run in-process with scripted workers (tests/fake_worker.py) ---------------------------
+
+
+@pytest.fixture
+def fake_run(monkeypatch, tmp_path):
+    """``bench run`` in-process over the tiny suite with a fake torch; returns (run, workers)."""
+    from fake_worker import TINY, Workers, fake_framework
+
+    from bench import backends
+    from bench.cli import main as cli
+    from bench.execute import runner
+
+    monkeypatch.setattr(backends, "get", lambda name: fake_framework(TINY.module.reference))
+
+    def start(*scripts):
+        workers = Workers(*scripts)
+        monkeypatch.setattr(runner, "start_worker", workers)
+        return workers
+
+    def run(*extra: str) -> int:
+        return cli.main(["run", "--framework", "torch", "--suites", str(TINY.path.parent), "--quick",
+                         "--machine", "m", "--results", str(tmp_path / "results"), "--no-report",
+                         "--timeout", "10", *extra])
+
+    return run, start

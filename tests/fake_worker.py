@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -196,3 +197,19 @@ def fake_framework(reference: Callable, call_s: float = 0.0, hang_batch: int | N
         flusher=lambda native, nbytes: (lambda: None), matmul=matmul, sync=lambda out, native: None,
         implement=implement, devices=lambda: ["cpu"],
     )
+
+
+# --- bench run in-process over the tiny suite ---------------------------------------------------
+
+TINY = loader.load_file(Path(__file__).resolve().parent / "data" / "suites" / "tiny" / "tiny_mlp.py")
+
+
+def healthy(link):
+    job = link.job()
+    link.emit(ENV)
+    for i, case in enumerate(cases_of(job, TINY)):
+        if i and not link.go_ahead():
+            return None
+        measure(link, job, case)
+    link.emit(proto.Done())
+    return None

@@ -3,7 +3,7 @@
 ``bench/backends/{torch,tensorflow,jax}.py`` each implement ``Framework``
 (``bench.backends.common``), whose members and docstrings are the interface;
 ``get(name)`` returns one of them. mypy checks the modules against it
-(``bench.backends.conformance``), and so does ``tests/test_frameworks.py``.
+(``bench.backends.conformance``), and so does ``tests/backends/test_frameworks.py``.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class Framework(Protocol):
     Each of the three modules implements every member at module level, with
     these exact signatures (``self`` aside); mypy checks them against this
     protocol statically (``bench.backends.conformance``) and
-    ``tests/test_frameworks.py`` by introspection. Only ``available`` and
+    ``tests/backends/test_frameworks.py`` by introspection. Only ``available`` and
     ``version`` are safe before the worker has decided to use the framework:
     every other function imports it.
     """

@@ -44,7 +44,7 @@ def configure(threads: int, allow_tf32: bool, seed: int) -> dict[str, Any]:
     jax.config.update("jax_default_matmul_precision", precision)
     return {
         "matmul_precision": precision,
-        "x64": bool(jax.config.jax_enable_x64),
+        "x64": bool(jax.config.read("jax_enable_x64")),  # set dynamically: not an attribute to mypy
         "backend": jax.default_backend(),
         "jaxlib": importlib.metadata.version("jaxlib"),
     }

@@ -76,8 +76,9 @@ def _child(paths: list[Path], timeout_s: float) -> tuple[list[str | None] | None
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
+        assert proc.stdout is not None  # stdout=PIPE: never None, though Popen types it Optional
         with contextlib.suppress(OSError, ValueError):
-            for line in proc.stdout:  # type: ignore[union-attr]
+            for line in proc.stdout:
                 lines.put(line)
         lines.put(None)
 

@@ -45,11 +45,8 @@ from bench.core.records import FRAMEWORKS
 
 DEFAULT_TOLERANCE = 1e-5
 
-
 # TF32 keeps 10 bits of mantissa (relative precision about 1e-3).
 TF32_TOLERANCE = 5e-3
-
-
 REQUIRED = ("DESCRIPTION", "GRID", "QUICK", "problem", "reference", "flops")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bench import __version__
 from bench.cli import helptext
@@ -36,7 +37,7 @@ EXIT_CODES = (
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: what was wrong and where to look."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see: {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 

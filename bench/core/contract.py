@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,10 @@ class Problem:
     Every framework loads these same arrays, so the models start identical.
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    params: tuple[np.ndarray, ...]
+    # Arrays of the case's dtype (float32 by default, whatever the suite makes).
+    X: npt.NDArray[Any]
+    y: npt.NDArray[Any]
+    params: tuple[npt.NDArray[Any], ...]
     names: tuple[str, ...]
 
     def __post_init__(self) -> None:

@@ -152,19 +152,22 @@ class WorkerProcess:
         self._err_thread.start()
 
     def _pump_stdout(self) -> None:
-        for line in self.proc.stdout:  # type: ignore[union-attr]
+        assert self.proc.stdout is not None  # stdout=PIPE: never None, though Popen types it Optional
+        for line in self.proc.stdout:
             self._lines.put(line)
         self._lines.put(None)
 
     def _pump_stderr(self) -> None:
-        for line in self.proc.stderr:  # type: ignore[union-attr]
+        assert self.proc.stderr is not None  # stderr=PIPE, as stdout
+        for line in self.proc.stderr:
             self._stderr.append(line)
 
     def send(self, line: str) -> None:
         # A worker that died reads nothing; its death shows on its output.
+        assert self.proc.stdin is not None  # stdin=PIPE, as stdout
         with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.write(line)  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
+            self.proc.stdin.write(line)
+            self.proc.stdin.flush()
 
     def receive(self, timeout_s: float) -> str | None:
         try:
@@ -321,7 +324,7 @@ class _Conversation:
     link: Link
     current: _Case | None = None
 
-    def handle(self, event: object) -> bool:
+    def handle(self, event: proto.Event) -> bool:
         """Act on one event; True when the worker said it is done. Raises ProtocolError."""
         if isinstance(event, proto.Heartbeat):
             return False

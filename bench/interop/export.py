@@ -138,7 +138,9 @@ def to_pytest_benchmark(df, metadata: list[dict[str, Any]]) -> str:
         raise UserError("the pytest-benchmark format needs pytest-benchmark: "
                         "pip install pytest-benchmark") from None
     first = next((m for m in metadata if isinstance(m, dict)), {})
-    fp = first.get("fingerprint") if isinstance(first.get("fingerprint"), dict) else {}
+    fp = first.get("fingerprint")
+    if not isinstance(fp, dict):
+        fp = {}
     benchmarks = []
     for r in exportable(df)[0].itertuples():
         stats = Stats()
@@ -187,7 +189,7 @@ def _whole(x: Any) -> int:
     return int(value) if math.isfinite(value) and 1 <= value < 2**53 else 1
 
 
-def _extra(row) -> dict[str, Any]:
+def _extra(row: Any) -> dict[str, Any]:
     """The EXTRA_NUMBERS that are finite and the EXTRA_TEXTS that are set, of one row (a namedtuple)."""
     out: dict[str, Any] = {}
     for col in EXTRA_NUMBERS:
@@ -198,9 +200,9 @@ def _extra(row) -> dict[str, Any]:
         if math.isfinite(value):
             out[col] = value
     for col in EXTRA_TEXTS:
-        value = getattr(row, col, "")
-        if isinstance(value, str) and value:
-            out[col] = value
+        text = getattr(row, col, "")
+        if isinstance(text, str) and text:
+            out[col] = text
     try:
         threads = float(getattr(row, "threads", 0))
     except (TypeError, ValueError):

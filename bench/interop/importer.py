@@ -128,14 +128,18 @@ def records(doc: dict[str, Any], run_id: str, machine: str) -> Imported:
     if not isinstance(benchmarks, list):
         raise UserError(f"'benchmarks' is a JSON {_kind(benchmarks)}, not a list: "
                         "not a pytest-benchmark file")
-    stamp = doc.get("datetime") if isinstance(doc.get("datetime"), str) else ""
+    stamp = doc.get("datetime")
+    if not isinstance(stamp, str):
+        stamp = ""
     out: list[Record] = []
     skipped: list[str] = []
-    seen: dict[tuple, str] = {}
+    seen: dict[tuple[str, ...], str] = {}
     for i, b in enumerate(benchmarks, start=1):
         if not isinstance(b, dict):
             raise UserError(f"benchmark {i} is a JSON {_kind(b)}, not an object: not a pytest-benchmark file")
-        name = b.get("name") if isinstance(b.get("name"), str) else f"#{i}"
+        name = b.get("name")
+        if not isinstance(name, str):
+            name = f"#{i}"
         where = f"benchmark {i} ({_short(name)})"
         r = _record(b, where, run_id, machine, stamp)
         if r is None:

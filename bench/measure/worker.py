@@ -406,16 +406,15 @@ class Worker:
         """Extra bytes at the peak of one call: the framework's statistics, else the RSS."""
         if impl.peak_bytes is not None:
             return impl.peak_bytes(phase)
+        return min(self._rss_peak(phase) for _ in range(RSS_REPEATS))
 
+    def _rss_peak(self, phase: Phase) -> float:
+        """One reading of the RSS at the peak of one call; its state is freed on return."""
         # The preparation (a recorded forward pass) is in the RSS before the
         # call, so only the phase's own allocations count.
-        readings = []
-        for _ in range(RSS_REPEATS):
-            state = phase.prepare() if phase.prepare is not None else None
-            self.sync(state)
-            readings.append(memory.rss_peak(lambda state=state: self.sync(phase.run(state))))
-            del state
-        return min(readings)
+        state = phase.prepare() if phase.prepare is not None else None
+        self.sync(state)
+        return memory.rss_peak(lambda: self.sync(phase.run(state)))
 
     def _memory(self, suite: loader.Suite, case: Case, impl: backends.Implementation
                 ) -> dict[str, dict[str, Any]]:
@@ -515,9 +514,9 @@ class Worker:
                     records = [self.record(case, p, "error", reason=reason) for p in PHASES]
                 if before:
                     after = self.gpu_snapshot()
-                    state = {"gpu_state": gpu_state.summary(before, after),
-                             "throttled": gpu_state.throttled(before, after)}
-                    records = [dataclasses.replace(r, **state) for r in records]
+                    states = gpu_state.summary(before, after)
+                    throttled = gpu_state.throttled(before, after)
+                    records = [dataclasses.replace(r, gpu_state=states, throttled=throttled) for r in records]
                 for r in records:
                     self.emit(proto.RecordRow(r))
                 self.emit(proto.CaseFinished(suite.name, case.id))

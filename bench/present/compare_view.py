@@ -18,6 +18,7 @@ from bench.stats.change import INCONCLUSIVE, NO_SAMPLES, UNTESTED
 from bench.stats.gradient_cost import DEFAULT_MODES
 
 Col = tables.Column
+Row = tables.Row
 COLOURS = {"faster": "green", "slower": "red", "lower": "green", "higher": "red", INCONCLUSIVE: "yellow"}
 # The calls in a few letters, for narrow terminals (the JSON keeps the whole call).
 BRIEF = {"no significant change": "no change", INCONCLUSIVE: "inconclusive",
@@ -30,19 +31,19 @@ MEMORY_FIELDS = ("suite", "case", "framework", "mode", "device", "dtype", "phase
                  "new_peak_bytes", "peak_bytes_ratio", "base_memory_ratio", "new_memory_ratio")
 
 
-def label(row: dict) -> str:
+def label(row: Row) -> str:
     """``torch``, or ``torch compile`` where the mode is not the framework's default."""
     fw, mode = str(row.get("framework", "")), str(row.get("mode", ""))
     return fw if DEFAULT_MODES.get(fw) == mode else f"{fw} {mode}"
 
 
-def _call(key: str) -> tuple[Callable[[dict], str], Callable[[dict], str], Callable[[dict], str]]:
+def _call(key: str) -> tuple[Callable[[Row], str], Callable[[Row], str], Callable[[Row], str]]:
     """A call column's (text, brief text, style)."""
     return ((lambda r: str(r[key])), (lambda r: BRIEF.get(r[key], str(r[key]))),
             (lambda r: COLOURS.get(r[key], "")))
 
 
-def _said(r: dict) -> bool:
+def _said(r: Row) -> bool:
     """Whether the speedup may say faster or slower: the call does, or no test was possible (medians)."""
     return r["verdict"] in ("faster", "slower", *UNTESTED)
 
@@ -51,7 +52,7 @@ def per_suite(frame, name: str, title: str, columns: Callable[[str, Callable], l
               fields: Sequence[str]) -> list[tables.Sheet]:
     """One sheet per suite of ``frame``; the device goes into the title when every row has the same."""
     rows = frame.to_dict("records") if hasattr(frame, "to_dict") else list(frame)
-    suites: dict[str, list[dict]] = {}
+    suites: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         suites.setdefault(str(r.get("suite", "")), []).append(r)
     sheets = []
@@ -79,7 +80,7 @@ def _keys(header: str, shown: Callable[[str], str], phase: bool = True) -> list[
     return out
 
 
-def _speedup(r: dict) -> str:
+def _speedup(r: Row) -> str:
     return fmt.speedup(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"], _said(r))
 
 
@@ -126,7 +127,7 @@ def ratio_sheets(ratios) -> list[tables.Sheet]:
 
 def memory_sheets(shown, bytes_text: Callable[[float], str]) -> list[tables.Sheet]:
     """Peak bytes of one call in both runs, new / base, and M on the gradient rows."""
-    def m(key: str) -> Callable[[dict], str]:
+    def m(key: str) -> Callable[[Row], str]:
         # M is the gradient's; on other rows it would be another phase's quotient.
         return lambda r: fmt.ratio(r[key]) if r["phase"] == "gradient" else ""
 
@@ -145,7 +146,7 @@ def memory_sheets(shown, bytes_text: Callable[[float], str]) -> list[tables.Shee
                      "M = peak(gradient) / peak(forward)", columns, MEMORY_FIELDS)
 
 
-def _calls_text(r: dict) -> str:
+def _calls_text(r: Row) -> str:
     counts = [(r["faster"], "faster"), (r["slower"], "slower"), (r["no_change"], "no change"),
               (r["inconclusive"], "inconclusive"), (r["untested"], "untested")]
     return ", ".join(f"{int(n)} {word}" for n, word in counts if n)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console, Group
 from rich.errors import MarkupError
@@ -41,10 +42,10 @@ class SafeConsole(Console):
     are off unless asked for: a ':fire:' in a case name is data, not a picture.
     """
 
-    def __init__(self, *args, emoji: bool = False, **kwargs) -> None:
+    def __init__(self, *args: Any, emoji: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, emoji=emoji, **kwargs)
 
-    def render_str(self, text: str, **kwargs) -> Text:  # type: ignore[override]
+    def render_str(self, text: str, **kwargs: Any) -> Text:
         try:
             return super().render_str(text, **kwargs)
         except MarkupError:
@@ -165,7 +166,7 @@ def summary_blocks(records: Sequence[Record]) -> list[tables.Block]:
     for r in records:
         by_key.setdefault(CaseKey.of(r), {})[r.phase] = r
     several = len({k.device for k in by_key}) > 1
-    rows: dict[tuple[str, str], list[dict]] = {}
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for key, phases in by_key.items():
         f, g = phases.get("forward"), phases.get("gradient")
         if f is not None and g is not None:
@@ -177,11 +178,11 @@ def summary_blocks(records: Sequence[Record]) -> list[tables.Block]:
         suite_rows.sort(key=lambda r: cases.index(r["case"]))
         header, shown = tables.case_header(cases)
         notes = []
-        for r in suite_rows:
-            if r["reason"]:  # the reason goes under the table, where it has the whole width
+        for row in suite_rows:
+            if row["reason"]:  # the reason goes under the table, where it has the whole width
                 n += 1
-                r["note"] = n
-                notes.append(f"[{n}] {r['label']} {shown(r['case'])}: {r['reason']}")
+                row["note"] = n
+                notes.append(f"[{n}] {row['label']} {shown(row['case'])}: {row['reason']}")
         title = f"{suite}{f' · {device}' if device else ''}: forward vs gradient"
         blocks.append(tables.Sheet("cases", title, _summary_columns(header, shown), tuple(suite_rows),
                                    tuple(notes), SUMMARY_FIELDS))
@@ -202,7 +203,7 @@ SUMMARY_FIELDS = ("suite", "case", "framework", "mode", "device", "forward_s", "
                   "R_high", "theory", "status", "quality", "reason")
 
 
-def _summary_row(f: Record, g: Record) -> dict:
+def _summary_row(f: Record, g: Record) -> dict[str, Any]:
     """One case of one framework: the values (JSON) and what the table shows of them."""
     label = f.framework if DEFAULT_MODES.get(f.framework) == f.mode else f"{f.framework} {f.mode}"
     status, style, why = _status(f, g)
@@ -228,7 +229,7 @@ def _summary_columns(header: str, shown) -> tuple[tables.Column, ...]:
     )
 
 
-def _verdict_value(v: GradientCost) -> dict:
+def _verdict_value(v: GradientCost) -> dict[str, Any]:
     lo, hi = v.interval
     return {"framework": v.framework, "mode": v.mode, "device": v.device, "cases": v.cases, "R": v.median,
             "R_low": lo, "R_high": hi, "theory": v.theory if v.theories else None, "flagged": v.flagged,
@@ -253,10 +254,10 @@ def quality_warning(records: Sequence[Record]) -> str:
     from bench.stats import quality
 
     s = quality.summary(records)
-    flagged = int(s["noisy"]) + int(s["unreliable"])  # type: ignore[call-overload]
+    flagged = s["noisy"] + s["unreliable"]
     if not flagged:
         return ""
-    total = flagged + int(s["good"])  # type: ignore[call-overload]
+    total = flagged + s["good"]
     verb = "is" if flagged == 1 else "are"
     return (f"{flagged} of {fmt.plural(total, 'measured row')} {verb} noisy ({s['noisy']}) or unreliable "
             f"({s['unreliable']}); main reason: {s['main_reason']}. See the quality and "

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.core.records import ROW_KEY
 from bench.stats import intervals
+from bench.stats.bootstrap import FloatArray, IndexArray, Samples
 
 KEYS = ROW_KEY
 # Memory columns carried into the comparison as base_* and new_*: the peak of
@@ -46,6 +48,9 @@ UNTESTED = (NO_SAMPLES, FEW_SAMPLES)
 MIN_SAMPLES = 3
 # --run: the newest run of each side, or every run's rows pooled.
 LATEST, POOL = "latest", "pool"
+# One run's metadata (bench.store.read_metadata); the calls of ``changes`` (object strings).
+Metadata = dict[str, Any]
+Calls = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Change:
     call: str  # "faster", "slower", "no significant change", INCONCLUSIVE or one of UNTESTED
 
 
-def change(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_EFFECT,
+def change(base: Samples, new: Samples, min_effect: float = MIN_EFFECT,
            alpha: float = ALPHA) -> Change:
     """Speedup of ``new`` over ``base`` (two independent sets of samples) and the call.
 
@@ -72,7 +77,7 @@ def change(base: Sequence[float], new: Sequence[float], min_effect: float = MIN_
 
 
 def changes(base: Sequence[object], new: Sequence[object], min_effect: float = MIN_EFFECT,
-            alpha: float = ALPHA) -> tuple[np.ndarray, ...]:
+            alpha: float = ALPHA) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, Calls]:
     """``change`` of many rows at once (row i: ``base[i]`` against ``new[i]``), vectorised.
 
     Returns arrays ``(speedup, ci_low, ci_high, p_value, call)``; the CIs are
@@ -105,22 +110,23 @@ def changes(base: Sequence[object], new: Sequence[object], min_effect: float = M
     return value, low, high, p, call
 
 
-def _numbers(df, col: str):
+def _numbers(df: Any, col: str) -> FloatArray:
     """A column as floats, NaN where it is missing, None or not a number (files may lack a column)."""
     import pandas as pd
 
     if col not in df.columns:
         return np.full(len(df), math.nan)
-    return pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
+    values: FloatArray = pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
+    return values
 
 
-def _measured(df):
+def _measured(df: Any) -> Any:
     """The rows that are compared: measured (ok), not the derived backward, the last of duplicates."""
     ok = df[(df.status == "ok") & (df.phase != "backward")]
     return ok.drop_duplicates(list(KEYS), keep="last")
 
 
-def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
+def compare(base: Any, new: Any, min_effect: float = MIN_EFFECT, alpha: float = ALPHA) -> tuple[Any, Any]:
     """Match the measured rows of two results tables and call each case.
 
     Returns ``(table, unmatched)``: one row per matching (suite, case,
@@ -162,14 +168,14 @@ def compare(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
     return table, pd.concat([only_base, only_new], ignore_index=True)
 
 
-def _quotients(x: np.ndarray, of: np.ndarray) -> np.ndarray:
+def _quotients(x: FloatArray, of: FloatArray) -> FloatArray:
     """x / of where both are finite and ``of`` positive, else NaN (``_quotient`` of whole columns)."""
     ok = np.isfinite(x) & np.isfinite(of) & (of > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ok, x / np.where(ok, of, 1.0), math.nan)
 
 
-def _speedups_of_medians(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+def _speedups_of_medians(base: FloatArray, new: FloatArray) -> FloatArray:
     """``_speedup_of_medians`` of whole columns."""
     ok = np.isfinite(base) & np.isfinite(new) & (base > 0) & (new > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -177,7 +183,7 @@ def _speedups_of_medians(base: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(q), q, math.nan)
 
 
-def regressions(table, at: float):
+def regressions(table: Any, at: float) -> Any:
     """The rows of a comparison at least ``at`` slower (speedup <= 1 / (1 + at)): significantly
     slower where both sides have samples, by the medians alone where a side has too few."""
     if table.empty:
@@ -186,14 +192,14 @@ def regressions(table, at: float):
     return table[called & (table.speedup.astype(float) <= 1 / (1 + at))]
 
 
-def has_memory(table) -> bool:
+def has_memory(table: Any) -> bool:
     """Whether both sides measured a peak on some matched row (what the memory table needs)."""
     if table.empty or "peak_bytes_ratio" not in table:
         return False
     return bool(np.isfinite(table["peak_bytes_ratio"].astype(float)).any())
 
 
-def geomean_speedups(table):
+def geomean_speedups(table: Any) -> Any:
     """Geometric mean speedup per framework, mode, device and phase over the matched cases."""
     if table.empty:
         return table
@@ -209,7 +215,7 @@ TABLE_LIMIT = 200
 SUMMARY_KEYS = ("suite", "framework", "mode", "device", "phase")
 
 
-def summary(table):
+def summary(table: Any) -> Any:
     """Per suite, framework, mode, device and phase: the cases, their geometric-mean speedup and
     how many were called faster, slower, no change, inconclusive or untested (every row counts)."""
     import pandas as pd
@@ -232,7 +238,7 @@ def summary(table):
     return out.assign(geomean_speedup=np.exp(out["log"]))[columns]
 
 
-def _ratio_samples(df):
+def _ratio_samples(df: Any) -> Any:
     """Per-round R = T(gradient)/T(forward) of every measured case, keyed without the phase, with
     what its gradient row stored of R.
 
@@ -270,7 +276,7 @@ def _process_sizes(rounds: Any, n: int) -> tuple[int, ...]:
     return sizes if sum(sizes) == n else ()
 
 
-def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALPHA):
+def compare_ratios(base: Any, new: Any, min_effect: float = MIN_EFFECT, alpha: float = ALPHA) -> Any:
     """R in both runs, per matching case: the dimensionless ratio travels between machines.
 
     A side's R and its 95% CI are what its run stored on the gradient row
@@ -301,7 +307,7 @@ def compare_ratios(base, new, min_effect: float = MIN_EFFECT, alpha: float = ALP
                          "p_value": p, "R_change": moved}, columns=columns)
 
 
-def _side_ratios(m, suffix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _side_ratios(m: Any, suffix: str) -> tuple[FloatArray, FloatArray, FloatArray]:
     """One side's R, low and high per case: the stored ones where the row has a stored R, else
     computed from its rounds over its processes (a pooled side)."""
     value, low, high = (m[f"{c}{suffix}"].to_numpy(dtype=float, copy=True) for c in RATIO_COLUMNS)
@@ -312,8 +318,8 @@ def _side_ratios(m, suffix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return value, low, high
 
 
-def _process_intervals(ratios: Sequence[np.ndarray], sizes: Sequence[tuple[int, ...]]
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _process_intervals(ratios: Sequence[FloatArray], sizes: Sequence[tuple[int, ...]]
+                       ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``intervals.process_median_ci`` of each row's values cut into its processes: the rows of one
     process all at once (``intervals.median_cis``, what process_median_ci gives one process), the
     others one t interval each."""
@@ -330,7 +336,7 @@ def _process_intervals(ratios: Sequence[np.ndarray], sizes: Sequence[tuple[int, 
     return value, low, high
 
 
-def fingerprint_diff(base_meta: dict | Sequence[dict], new_meta: dict | Sequence[dict]
+def fingerprint_diff(base_meta: Metadata | Sequence[Metadata], new_meta: Metadata | Sequence[Metadata]
                      ) -> list[tuple[str, str, str]]:
     """(field, base, new) for every machine or version fact that differs between two sides.
 
@@ -350,7 +356,7 @@ def fingerprint_diff(base_meta: dict | Sequence[dict], new_meta: dict | Sequence
             out[f"settings.{k}"] = str(v)
         return out
 
-    def side(metas: dict | Sequence[dict]) -> dict[str, str]:
+    def side(metas: Metadata | Sequence[Metadata]) -> dict[str, str]:
         each = [facts(m) for m in ([metas] if isinstance(metas, dict) else metas)] or [{}]
         keys = dict.fromkeys(k for f in each for k in f)
         return {k: " | ".join(dict.fromkeys(f.get(k, "-") for f in each)) for k in keys}
@@ -364,19 +370,19 @@ class Side:
     """The rows of one side of a comparison that are compared, and which of its runs they are."""
 
     rows: Any  # DataFrame
-    metadata: list[dict]  # of the chosen runs, in run order (those found)
+    metadata: list[Metadata]  # of the chosen runs, in run order (those found)
     chosen: tuple[str, ...]  # run ids compared (several: pooled)
     runs: tuple[str, ...]  # every run id on this side, oldest first
 
 
-def run_ids(df) -> tuple[str, ...]:
+def run_ids(df: Any) -> tuple[str, ...]:
     """The run ids of a results table, oldest first (bench's run ids start with the UTC time)."""
     if "run_id" not in df.columns:
         return ("",)
     return tuple(sorted(set(df.run_id.astype(str))))
 
 
-def pick(df, metadata: Sequence[dict], which: str = LATEST) -> Side | None:
+def pick(df: Any, metadata: Sequence[Metadata], which: str = LATEST) -> Side | None:
     """The run of a side that is compared: LATEST (the newest), POOL (all, ``pooled``) or a run id
     (or the start of one). None when ``which`` names no run of this side."""
     from bench.core.errors import UserError
@@ -404,7 +410,7 @@ def pick(df, metadata: Sequence[dict], which: str = LATEST) -> Side | None:
     return Side(rows, chosen_meta, tuple(chosen), runs)
 
 
-def pooled(df):
+def pooled(df: Any) -> Any:
     """One row per case and phase, pooling the runs that measured it: the last run's row with the
     samples of all, in run order, each run's processes (``process_rounds``), and the worst quality
     of them. A pooled row has no stored R (RATIO_COLUMNS are NaN): that was one run's.
@@ -439,7 +445,7 @@ def pooled(df):
     return pd.concat(parts or [df.iloc[:0]], ignore_index=True)
 
 
-def _pooled_sizes(rounds: list[Any], parts: list[np.ndarray]) -> tuple[int, ...]:
+def _pooled_sizes(rounds: list[Any], parts: list[FloatArray]) -> tuple[int, ...]:
     """The processes of runs' samples pooled in run order: each run's own (its ``process_rounds``),
     kept apart from the other runs'; a run without them counts as one process."""
     out: list[int] = []
@@ -448,7 +454,7 @@ def _pooled_sizes(rounds: list[Any], parts: list[np.ndarray]) -> tuple[int, ...]
     return tuple(out)
 
 
-def _pool_rows(out, ok, members: list[list[int]], at: np.ndarray, last: np.ndarray) -> None:
+def _pool_rows(out: Any, ok: Any, members: list[list[int]], at: IndexArray, last: IndexArray) -> None:
     """Give the rows ``at`` of ``out`` (``pooled``'s), in place, the pooled values of the rows of
     ``ok`` that each stands for (``members``, in run order; ``last``: the one it was copied from)."""
     import pandas as pd

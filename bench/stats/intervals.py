@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.stats import bootstrap
-from bench.stats.bootstrap import CONFIDENCE
+from bench.stats.bootstrap import CONFIDENCE, FloatArray, Samples
 
 # Above this many values the CI of a median is the distribution-free one of order
 # statistics: the bootstrap would hold 2000 resamples of every value in memory.
@@ -44,12 +44,12 @@ class Interval:
         return self.high - self.low
 
 
-def median(samples: Sequence[float]) -> float:
+def median(samples: Samples) -> float:
     """Median of the samples (NaN when empty)."""
     return float(np.median(samples)) if len(samples) else math.nan
 
 
-def iqr(samples: Sequence[float]) -> float:
+def iqr(samples: Samples) -> float:
     """Interquartile range: the spread of the middle half of the samples."""
     if not len(samples):
         return math.nan
@@ -99,7 +99,7 @@ def _chi2_median(df: int) -> float:
     return float(sps.chi2.median(df))
 
 
-def process_values(groups: Sequence[Sequence[float]], log: bool = True) -> tuple[float, np.ndarray, bool]:
+def process_values(groups: Sequence[Samples], log: bool = True) -> tuple[float, FloatArray, bool]:
     """The median of all values, each group's median on the relative scale ``Spread`` uses, and
     whether that scale is the log one (it is when asked and every median is positive).
 
@@ -115,13 +115,13 @@ def process_values(groups: Sequence[Sequence[float]], log: bool = True) -> tuple
     return value, (m / abs(value) if value else m), False
 
 
-def spread(groups: Sequence[Sequence[float]], log: bool = True) -> Spread:
+def spread(groups: Sequence[Samples], log: bool = True) -> Spread:
     """The between-process spread of the groups' medians (df 0 with fewer than two groups)."""
     _, x, _ = process_values(groups, log)
     return Spread(float(np.var(x, ddof=1)), len(x) - 1) if len(x) > 1 else Spread(math.nan, 0)
 
 
-def process_median_ci(groups: Sequence[Sequence[float]], log: bool = True, prior: Spread | None = None
+def process_median_ci(groups: Sequence[Samples], log: bool = True, prior: Spread | None = None
                       ) -> Interval:
     """Median of all values, with a 95% CI that holds the variation between processes.
 
@@ -159,7 +159,7 @@ def process_median_ci(groups: Sequence[Sequence[float]], log: bool = True, prior
     return Interval(value, value - half * scale, value + half * scale)
 
 
-def median_ci(samples: Sequence[float]) -> Interval:
+def median_ci(samples: Samples) -> Interval:
     """Median of the samples with a 95% confidence interval (``median_cis`` of one row).
 
     The percentile bootstrap, or above BOOTSTRAP_LIMIT samples the order
@@ -169,7 +169,7 @@ def median_ci(samples: Sequence[float]) -> Interval:
     return Interval(float(value[0]), float(low[0]), float(high[0]))
 
 
-def median_cis(samples: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def median_cis(samples: Sequence[object]) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per row: ``median_ci``, for many rows at once (``bench.stats.bootstrap.median_cis``, whose
     NaN rules it keeps), as arrays of the medians and the bounds."""
     rows = bootstrap.as_arrays(samples)
@@ -181,7 +181,7 @@ def median_cis(samples: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.nd
     return value, low, high
 
 
-def order_statistic_ci(values: Sequence[float]) -> tuple[float, float]:
+def order_statistic_ci(values: Samples) -> tuple[float, float]:
     """The distribution-free 95% CI of a median: the order statistics that the count of values
     below the median (binomial, n and 1/2) reaches with 2.5 % and 97.5 % probability.
 
@@ -199,7 +199,7 @@ def order_statistic_ci(values: Sequence[float]) -> tuple[float, float]:
     return float(x[max(j - 1, 0)]), float(x[min(n - j, n - 1)])
 
 
-def ratio_of_medians(num: Sequence[float], den: Sequence[float]) -> Interval:
+def ratio_of_medians(num: Samples, den: Samples) -> Interval:
     """median(num) / median(den) for two independent samples, with a bootstrap 95% CI.
 
     Unlike ``paired_ratio`` the samples come from different runs, so each side
@@ -209,7 +209,7 @@ def ratio_of_medians(num: Sequence[float], den: Sequence[float]) -> Interval:
     return Interval(float(value[0]), float(low[0]), float(high[0]))
 
 
-def paired_ratio(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = (),
+def paired_ratio(num: Samples, den: Samples, sizes: Sequence[int] = (),
                  prior: Spread | None = None) -> Interval:
     """The median over rounds of ``num[i] / den[i]``, with a bootstrap 95% CI.
 
@@ -224,14 +224,14 @@ def paired_ratio(num: Sequence[float], den: Sequence[float], sizes: Sequence[int
     return process_median_ci(split(a / b, sizes), prior=prior)
 
 
-def paired_difference(num: Sequence[float], den: Sequence[float], sizes: Sequence[int] = (),
+def paired_difference(num: Samples, den: Samples, sizes: Sequence[int] = (),
                       prior: Spread | None = None) -> Interval:
     """The median over rounds of ``num[i] - den[i]``, with a 95% CI (see ``paired_ratio``)."""
     a, b = _paired(num, den)
     return process_median_ci(split(a - b, sizes), log=False, prior=prior)
 
 
-def split(values: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:
+def split(values: Samples, sizes: Sequence[int]) -> list[FloatArray]:
     """``values`` cut into consecutive groups of ``sizes`` (one group when ``sizes`` is empty)."""
     x = np.asarray(values, dtype=float)
     if not len(sizes):
@@ -241,7 +241,7 @@ def split(values: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:
     return np.split(x, np.cumsum(sizes)[:-1])
 
 
-def _paired(num: Sequence[float], den: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _paired(num: Samples, den: Samples) -> tuple[FloatArray, FloatArray]:
     a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     if len(a) != len(b):
         raise ValueError(f"paired samples differ in length: {len(a)} != {len(b)}")

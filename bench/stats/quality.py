@@ -54,12 +54,16 @@ import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Final, TypedDict
 
 from bench.core.records import Record
 from bench.stats import intervals
 
-GOOD, NOISY, UNRELIABLE = "good", "noisy", "unreliable"
-LEVELS = (GOOD, NOISY, UNRELIABLE)
+# Final: literal types, so that a level indexes a Summary.
+GOOD: Final = "good"
+NOISY: Final = "noisy"
+UNRELIABLE: Final = "unreliable"
+LEVELS: Final = (GOOD, NOISY, UNRELIABLE)
 
 IQR_NOISY, IQR_UNRELIABLE = 0.25, 0.50
 RATIO_CI_NOISY, RATIO_CI_UNRELIABLE = 0.15, 0.30
@@ -191,20 +195,30 @@ def assess(rows: Sequence[Record]) -> list[Record]:
     return out
 
 
-def summary(records: Sequence[Record]) -> dict[str, object]:
+class Summary(TypedDict):
+    """Rows per quality level, and the most common reason among the flagged ones (``main_reason``)."""
+
+    good: int
+    noisy: int
+    unreliable: int
+    main_reason: str
+
+
+def summary(records: Sequence[Record]) -> Summary:
     """Counts of ok rows per quality level, and the most common reason among the flagged ones."""
     ok = [r for r in records if r.status == "ok" and r.quality]
     return summary_of((r.quality for r in ok), (r.quality_reason for r in ok))
 
 
-def summary_of(levels: Iterable[str], reasons: Iterable[str]) -> dict[str, object]:
+def summary_of(levels: Iterable[str], reasons: Iterable[str]) -> Summary:
     """Counts of some rows' quality levels (one per LEVELS), and ``main_reason`` of their reasons.
 
     The two columns of the rows, as iterables: Records (``summary``) or a
     table's columns (the report) give the same numbers.
     """
     counts = Counter(levels)
-    return {**{lvl: int(counts[lvl]) for lvl in LEVELS}, "main_reason": main_reason(reasons)}
+    return Summary(good=counts[GOOD], noisy=counts[NOISY], unreliable=counts[UNRELIABLE],
+                   main_reason=main_reason(reasons))
 
 
 def main_reason(quality_reasons: Iterable[str]) -> str:
@@ -213,14 +227,18 @@ def main_reason(quality_reasons: Iterable[str]) -> str:
     Reasons of one kind ("IQR is 35 % of the median", "IQR is 12 % ...") count
     together; '' when none. On a tie, interference is named before its symptoms.
     """
-    kinds: dict[str, list] = {}
+    counts: Counter[str] = Counter()
+    quoted: dict[str, str] = {}  # each kind as its first reason said it
     for text in quality_reasons:
         for why in filter(None, text.split("; ")):
-            entry = kinds.setdefault(_kind(why), [0, why])
-            entry[0] += 1
+            kind = _kind(why)
+            counts[kind] += 1
+            quoted.setdefault(kind, why)
+    if not quoted:
+        return ""
     # On a tie a cause (other processes, the hypervisor) beats a symptom (a
     # wide IQR or CI): under a CPU hog every row says both.
-    return max(kinds.values(), key=lambda e: (e[0], _is_cause(e[1])))[1] if kinds else ""
+    return quoted[max(quoted, key=lambda kind: (counts[kind], _is_cause(quoted[kind])))]
 
 
 def _is_cause(reason: str) -> bool:

@@ -81,13 +81,13 @@ def merge(old: Sequence[Record], new: Sequence[Record]) -> list[Record]:
     fwd_old, fwd_new = before["forward"], after["forward"]
     sizes = (*_sizes(fwd_old), *_sizes(fwd_new))
     forward = (*fwd_old.samples_s, *fwd_new.samples_s)
-    out = []
+    out: list[Record] = []
     for phase in PHASES:
         a, b = before.get(phase), after.get(phase)
-        if a is None and b is None:  # a phase neither process has a row for
-            continue
         if a is None or a.status != "ok" or b is None or b.status != "ok":
-            out.append(a if a is not None else b)
+            kept = a if a is not None else b
+            if kept is not None:  # None: a phase neither process has a row for
+                out.append(kept)
             continue
         if phase == "backward":
             g_old, g_new = before["gradient"], after["gradient"]
@@ -157,23 +157,23 @@ def pool(records: Sequence[Record]) -> list[Record]:
     cases: dict[CaseKey, list[Record]] = {}
     for r in records:
         cases.setdefault(CaseKey.of(r), []).append(r)
-    multi = {}
+    multi: dict[CaseKey, dict[str, Record]] = {}
     for key, rows in cases.items():
         by = {r.phase: r for r in rows if r.status == "ok"}
         fwd = by.get("forward")
         if fwd is not None and len(fwd.process_rounds) > 1:
             multi[key] = by
-    found: dict[tuple, dict[CaseKey, tuple[intervals.Spread, intervals.Spread]]] = {}
+    found: dict[tuple[str, str], dict[CaseKey, tuple[intervals.Spread, intervals.Spread]]] = {}
     for key, by in multi.items():
         for r in by.values():
             found.setdefault(_pool_key(r), {})[key] = _spreads(r, by["forward"], by.get("gradient"))
     out: list[Record] = []
     for key, rows in cases.items():
-        by = multi.get(key)
-        if by is None:
+        phases = multi.get(key)
+        if phases is None:
             out.extend(rows)
             continue
-        fwd, sizes = by["forward"], _sizes(by["forward"])
+        fwd, sizes = phases["forward"], _sizes(phases["forward"])
         new = []
         for r in rows:
             if r.status != "ok":
@@ -181,7 +181,7 @@ def pool(records: Sequence[Record]) -> list[Record]:
                 continue
             priors = _others(found[_pool_key(r)], key)
             if r.phase == "backward":
-                numbers = derived_backward(by["gradient"].samples_s, fwd.samples_s, sizes, priors)
+                numbers = derived_backward(phases["gradient"].samples_s, fwd.samples_s, sizes, priors)
             else:
                 numbers = measured(r.samples_s, fwd.samples_s, sizes, priors)
             keep = {k: numbers[k] for k in ("ci_low_s", "ci_high_s", "ratio_ci_low", "ratio_ci_high")}

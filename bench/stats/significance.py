@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.stats.bootstrap import as_arrays, by_lengths, stack
+from bench.stats.bootstrap import FloatArray, as_arrays, by_lengths, stack
 
 # scipy's exact Mann-Whitney test is used when a side has at most this many samples;
 # above, its normal approximation with the tie correction, which is vectorised here.
 EXACT_MWU = 8
 
 
-def mannwhitney_p(base: Sequence[object], new: Sequence[object]) -> np.ndarray:
+def mannwhitney_p(base: Sequence[object], new: Sequence[object]) -> FloatArray:
     """Per row: the two-sided Mann-Whitney U p-value of the two samples (NaN where a side is empty).
 
     Each p-value is the one ``scipy.stats.mannwhitneyu`` gives for that row alone:

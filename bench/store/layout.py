@@ -22,8 +22,6 @@ from bench.store.location import Location, is_url
 
 # A shard's name inside its run's folder: part-000001.parquet, part-000002.parquet, ...
 SHARD_RE = re.compile(r"part-(\d{6,})\.parquet")
-
-
 _SUFFIX = ".parquet"
 
 

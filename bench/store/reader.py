@@ -1,26 +1,16 @@
-"""The results store: the layout of a results root (a local folder or any fsspec URL) and its runs.
-
-A run of machine M with id RUN is ``<root>/M/RUN.parquet``: one long table, one
-row per (suite, case, framework, mode, device, phase) with raw samples and
-statistics, carrying in its Parquet metadata the format version, the machine
-fingerprint and the run settings. While the run goes on (or after it
-crashed) its rows are in shards beside it, ``<root>/M/RUN/part-000001.parquet``,
-..., each a complete small file of the same format with ``finished`` null;
-``ResultsWriter.close`` compacts them into ``RUN.parquet`` and deletes them.
-Only this module builds result paths (``run_path``, ``new_run``). Locally the
-compacted file goes to a hidden temporary file that is synced, then linked
-into place; object stores get one PUT. The first write is exclusive, so a run
-never replaces another run's results.
+"""Reads runs back: one run, a machine folder or a whole results tree, local or at a URL, as pandas.
 
 Reading trusts nothing in a file: the metadata must be a JSON object of the
-known shape, every column must hold its type, and an ``ok`` row whose times
-or ratios are not plausible numbers (negative, zero, NaN, infinite, or beyond
-``TIME_RANGE_S`` / ``RATIO_RANGE``) is left out with one warning per file;
-any other number that is not finite or beyond ``VALUE_RANGE`` reads as missing (NaN).
-Only regular files are read; hidden files (``.RUN.parquet.tmp``, what a killed
-write leaves behind) and hidden folders are ignored.
+known shape (``schema``), every column its version has must be there and hold
+its type, and an ``ok`` row whose times or ratios are not plausible numbers
+(negative, zero, NaN, infinite, or beyond ``TIME_RANGE_S`` / ``RATIO_RANGE``)
+is left out with one warning per file; any other number that is not finite or
+beyond ``VALUE_RANGE`` reads as missing (NaN). Rows of an older format version
+are upgraded as they are read (``schema.upgrade``). A run that never finished
+is read from its shards, each case from the last shard that holds it. Only
+regular files are read (``layout``); only the columns asked for
+(``columns=``) and those validation needs are read from a file.
 """
-
 
 from __future__ import annotations
 

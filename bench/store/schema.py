@@ -54,7 +54,6 @@ VERSIONS = {
                "{\"case\": id}"),
 }
 
-
 # What each column holds: the results schema's documentation (docs/schema.md is made
 # from it, and a test keeps it complete).
 COLUMN_DOCS = {
@@ -125,9 +124,7 @@ COLUMN_DOCS = {
     "timestamp": "when the row was made (UTC, ISO 8601)",
 }
 
-
 METADATA_KEY = b"bench"
-
 
 # Record's annotations are strings (postponed evaluation); map them to Arrow.
 _ARROW_TYPES = {
@@ -139,33 +136,23 @@ _ARROW_TYPES = {
     "tuple[int, ...]": pa.list_(pa.int64()),
 }
 
-
 SCHEMA = pa.schema([pa.field(f.name, _ARROW_TYPES[str(f.type)]) for f in fields(Record)])
-
 
 # Columns a file must have to be a bench results table (every version has them).
 KEY_COLUMNS = ("run_id", "machine", *ROW_KEY, "status")
-
-
 TIME_COLUMNS = ("median_s", "min_s", "ci_low_s", "ci_high_s")
-
-
 RATIO_COLUMNS = ("ratio", "ratio_ci_low", "ratio_ci_high")
-
 
 # Every column of a results table (``Record``'s fields), in order.
 COLUMNS = tuple(f.name for f in fields(Record))
-
 
 # The columns every read takes, whatever ``columns=`` asks for: what names a row and its run, and
 # what validation checks (times, ratios, the raw samples and their process rounds). A read with
 # ``columns=`` keeps the same rows as a whole read.
 VALIDATION_COLUMNS = (*KEY_COLUMNS, *TIME_COLUMNS, *RATIO_COLUMNS, "samples_s", "process_rounds")
 
-
 # Columns of one list of numbers per row.
 _LISTS = frozenset(f.name for f in fields(Record) if f.type.startswith("tuple"))
-
 
 # Metadata deeper than this is not bench's (bench writes at most 4 levels);
 # deeper JSON would also overflow the stack of whatever walks it later.

@@ -442,7 +442,7 @@ def by_suite(ok: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         return pd.DataFrame()
     cells = grad.groupby(["suite", "series"]).agg(
         r=("ratio", "median"), theory=("theory_ratio", "median"), n=("ratio", "size"))
-    table = {}
+    table: dict[str, dict[str, str]] = {}
     for (suite, label), row in cells.iterrows():
         n = int(row["n"])
         text = f"{fmt.ratio(row['r'])} (theory {fmt.ratio(row['theory'])}, n={n})"
@@ -481,7 +481,7 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         grad = ph.get("gradient")
         ok = grad is not None and grad["status"] == "ok"
         status, bad, flagged = _case_status(ph)
-        fwd = ph.get("forward")
+        theory_row = grad if grad is not None else ph.get("forward")  # saved bytes' theory
         throttled = " | ".join(dict.fromkeys(t for t in g["throttled"].fillna("").astype(str) if t))
         out.append({
             "suite": suite, "case": case, "series": label,
@@ -492,8 +492,8 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             "step ms": val("step", "median_s") * 1e3,
             "backward_split ms": val("backward_split", "median_s") * 1e3,
             "R": val("gradient", "ratio"),
-            "R ci low": float(grad["ratio_ci_low"]) if ok else math.nan,
-            "R ci high": float(grad["ratio_ci_high"]) if ok else math.nan,
+            "R ci low": val("gradient", "ratio_ci_low"),
+            "R ci high": val("gradient", "ratio_ci_high"),
             "theory": float(grad["theory_ratio"]) if grad is not None else math.nan,
             "forward GFLOP/s": val("forward", "flops_per_s") / 1e9,
             "gradient GFLOP/s": val("gradient", "flops_per_s") / 1e9,
@@ -503,8 +503,8 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             "M": val("gradient", "memory_ratio"),
             "M theory": float(grad["theory_memory_ratio"]) if grad is not None else math.nan,
             "saved bytes": val("gradient", "saved_bytes") if ok else val("forward", "saved_bytes"),
-            "saved theory bytes": float((grad if grad is not None else fwd)["theory_saved_bytes"])
-            if grad is not None or fwd is not None else math.nan,
+            "saved theory bytes": float(theory_row["theory_saved_bytes"]) if theory_row is not None
+            else math.nan,
             "gradient peak fraction": _fraction(val("gradient", "flops_per_s"),
                                                 val("gradient", "peak_flops_per_s")),
             "status": status,
@@ -594,9 +594,11 @@ def run_summaries(metadata: list[dict[str, Any]], rows: pd.DataFrame | None = No
                 if isinstance(settings, dict) else str(settings),
                 "unavailable": str(info.get("unavailable") or ""),
             })
-        settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        run_settings = meta.get("settings")
+        if not isinstance(run_settings, dict):
+            run_settings = {}
         mine = rows[rows["run_id"] == str(meta.get("run_id", ""))] if rows is not None else None
-        l2 = mine["l2"] if mine is not None and not mine.empty else [settings.get("l2", "warm")]
+        l2 = mine["l2"] if mine is not None and not mine.empty else [run_settings.get("l2", "warm")]
         runs.append({
             "run_id": str(meta.get("run_id", "")),
             "machine": str(meta.get("machine", "")),
@@ -606,7 +608,7 @@ def run_summaries(metadata: list[dict[str, Any]], rows: pd.DataFrame | None = No
             "devices": ", ".join(map(str, meta.get("devices") or [])),
             "suites": ", ".join(map(str, meta.get("suites") or [])),
             "fingerprint": pairs(meta.get("fingerprint")),
-            "settings": [kv for kv in pairs(settings) if kv[0] != "l2"],  # l2 has its own line
+            "settings": [kv for kv in pairs(run_settings) if kv[0] != "l2"],  # l2 has its own line
             "l2": l2_text(l2),
             "frameworks": fws,
         })

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from bench.core.device import is_gpu
 from bench.present.report.data import CHEAP_GRADIENT_BOUND, ReportData, has_memory, sweeps
 from bench.present.report.legend import LegendEntry, from_handle
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # the names of matplotlib's settings
+
 PHASE_STYLE = {  # phase -> (line style, marker)
     "forward": ("-", "o"),
     "gradient": ("--", "s"),
@@ -38,7 +42,7 @@ PHASE_STYLE = {  # phase -> (line style, marker)
 SUITE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 # Font sizes in points of a PANEL_W_IN-wide panel: shown 400 px wide on a phone (a 420 px
 # screen), 8 pt is 9.3 px, the smallest text the page allows (the browser test checks it).
-RC = {
+RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, readable
     "font.size": 9,
     "axes.titlesize": 9,
@@ -606,7 +610,7 @@ FIGURES: list[FigureSpec] = [
 
 # Memory figures ---------------------------------------------------------------
 
-THEORY_STYLE = {"color": "k", "ls": "--", "marker": "o", "mfc": "none", "ms": 5, "lw": 1}
+THEORY_STYLE: dict[str, Any] = {"color": "k", "ls": "--", "marker": "o", "mfc": "none", "ms": 5, "lw": 1}
 
 
 def _memory_panels(g: pd.DataFrame) -> list[tuple[str, dict | None]]:

@@ -129,7 +129,7 @@ def _status(status: str) -> tuple[str, str, str]:
 
 
 def _suite_tables(cases: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     if cases.empty:
         return out
     for suite, g in cases.groupby("suite", sort=True):
