@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from bench.cli import helptext
+from bench.core import fmt
 from bench.core.errors import UserError
-from bench.present import fmt
 from bench.present.tables import FORMATS
 from bench.store.location import results_arg
 
@@ -87,12 +87,6 @@ def percent(value: str, option: str) -> float:
         raise UserError(f"{option} {value!r}: give a percentage between 0% and 100% (or a fraction "
                         "between 0 and 1), such as 5% or 0.05")
     return x
-
-
-def _bytes(x: float) -> str:
-    from bench.present.report.data import fmt_bytes
-
-    return fmt_bytes(x)
 
 
 def choices(runs: list[str] | None) -> tuple[str, str | None]:
@@ -202,7 +196,7 @@ def blocks(args: argparse.Namespace, base, new, table, min_effect: float, phases
         out += compare_view.ratio_sheets(ratios)
     memory = shown[shown.peak_bytes_ratio.notna()]
     if change.has_memory(memory):
-        out += compare_view.memory_sheets(memory, _bytes)
+        out += compare_view.memory_sheets(memory, fmt.size)
     return [*out, compare_view.calls_line(table)]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from bench import backends
 from bench.catalog import discovery, loader
 from bench.cli import helptext
-from bench.core import defaults
+from bench.core import defaults, fmt
 from bench.core.cases import Case, parse_id
 from bench.core.device import Device
 from bench.core.errors import UserError, did_you_mean
@@ -22,7 +22,6 @@ from bench.core.records import FRAMEWORKS
 from bench.core.settings import Settings
 from bench.execute import fleet, machine, session
 from bench.execute.jobs import Job, plan_jobs
-from bench.present import fmt
 from bench.present.tables import FORMATS
 from bench.store import outputs
 from bench.store.location import is_url, results_arg

@@ -63,7 +63,7 @@ def to_markdown(df) -> str:
     """
     import pandas as pd
 
-    from bench.present import fmt
+    from bench.core import fmt
     from bench.present.tables import markdown_table
 
     keys = ["machine", "run_id", *CASE_KEY]
@@ -99,7 +99,7 @@ def to_markdown(df) -> str:
 
 def _memory(gradient) -> str:
     """M (the gradient's peak bytes over the forward's) with its theory, or "-"."""
-    from bench.present import fmt
+    from bench.core import fmt
 
     m = float(gradient.get("memory_ratio", math.nan))
     if not math.isfinite(m):

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.present import fmt, tables
+from bench.core import fmt
+from bench.present import tables
 from bench.stats.change import INCONCLUSIVE, NO_SAMPLES, UNTESTED
 from bench.stats.gradient_cost import DEFAULT_MODES
 

@@ -21,10 +21,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from bench.core import fmt
 from bench.core.records import CaseKey, Record
 from bench.execute.jobs import Job
 from bench.execute.runner import JobOutcome
-from bench.present import fmt, tables
+from bench.present import tables
 from bench.stats.gradient_cost import DEFAULT_MODES, GradientCost, gradient_costs
 
 

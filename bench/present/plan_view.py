@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bench.core import fmt
 from bench.core.settings import Settings
 from bench.execute.estimate import Estimate
 from bench.execute.jobs import Job
-from bench.present import fmt
 
 MODEL_BASIS = "estimated from the budget, not measured"
 

@@ -56,6 +56,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Final, TypedDict
 
+from bench.core import fmt
 from bench.core.records import Record
 from bench.stats import intervals
 
@@ -75,18 +76,13 @@ DRIFT_NOISY = 1.5
 CONTAINS_SLACK = 0.9
 
 
-def _pct(x: float) -> str:
-    # Below 10 % a whole percent hides too much: 2.2 % must not read as the 2 % asked.
-    return f"{100 * x:.1f} %" if abs(x) < 0.1 else f"{100 * x:.0f} %"
-
-
 def _row_findings(r: Record) -> list[tuple[str, str]]:
     """(level, reason) found in one row's own numbers."""
     found: list[tuple[str, str]] = []
     spread = within_process_iqr(r)
     if spread > IQR_NOISY:  # False for NaN
         level = UNRELIABLE if spread > IQR_UNRELIABLE else NOISY
-        found.append((level, f"IQR is {_pct(spread)} of the median"))
+        found.append((level, f"IQR is {fmt.percent(spread)} of the median"))
     value, low, high, what = _interval(r)
     # NaN (no interval) fails every comparison below.
     half = (high - low) / 2 / value if value and value > 0 else math.nan
@@ -94,7 +90,7 @@ def _row_findings(r: Record) -> list[tuple[str, str]]:
         RATIO_CI_NOISY, RATIO_CI_UNRELIABLE)
     if half > noisy:
         level = UNRELIABLE if half > unreliable else NOISY
-        found.append((level, f"{what} CI half-width {_pct(half)}"))
+        found.append((level, f"{what} CI half-width {fmt.percent(half)}"))
     if r.phase == "gradient" and half > r.precision_target:  # False without --precision (NaN)
         found.append((NOISY, _precision_missed(half, r.precision_target, len(r.process_rounds))))
     if r.drift == r.drift and r.drift > DRIFT_NOISY:
@@ -108,7 +104,7 @@ def _row_findings(r: Record) -> list[tuple[str, str]]:
 
 def _precision_missed(half: float, target: float, processes: int) -> str:
     """Why R's interval is wider than --precision asked."""
-    missed = f"R CI half-width {_pct(half)} did not reach the --precision {_pct(target)} asked"
+    missed = f"R CI half-width {fmt.percent(half)} did not reach the --precision {fmt.percent(target)} asked"
     if processes > 1:
         # Rounds narrow each process's interval, never the spread between
         # processes that the interval over them holds.

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from test_report import RUN_ID, figure_html, records
 
+from bench.core import fmt
 from bench.core.records import Record
 from bench.present import report
 from bench.present.report import data as report_data
@@ -125,7 +126,7 @@ def test_case_params_read_the_id_then_the_json():
 
 
 def test_bytes_are_written_in_decimal_units():
-    assert [report_data.fmt_bytes(x) for x in (512, 524288, 1.1e6, 2.36e9, math.nan)] == \
+    assert [fmt.size(x) for x in (512, 524288, 1.1e6, 2.36e9, math.nan)] == \
         ["512 B", "524 kB", "1.1 MB", "2.4 GB", "-"]
 
 

@@ -9,7 +9,8 @@ import re
 
 from rich.console import Console
 
-from bench.present import fmt, tables
+from bench.core import fmt
+from bench.present import tables
 
 Col = tables.Column
 

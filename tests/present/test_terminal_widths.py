@@ -23,9 +23,10 @@ from rich.console import Console
 
 from bench import backends
 from bench.cli import main as cli
+from bench.core import fmt
 from bench.core.records import PHASES, Record
 from bench.execute import runner
-from bench.present import console, fmt
+from bench.present import console
 from bench.present.compare_view import BRIEF, label
 from bench.stats.gradient_cost import DEFAULT_MODES
 from bench.store.writer import ResultsWriter

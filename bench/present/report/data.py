@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.core import fmt
 from bench.core.cases import parse_id
 from bench.core.device import is_gpu
 from bench.core.records import Record
-from bench.present import fmt
 from bench.present.tables import inert, markdown_table
 
 # The cheap gradient principle: one bound for the terminal's verdicts and the page's.
@@ -263,16 +263,6 @@ def sweeps(cases: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def fmt_bytes(x: float) -> str:
-    """1.1 MB, 950 kB, 2.3 GB: decimal units (1 MB = 10⁶ bytes), two significant digits."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2g} {unit}" if x / scale < 10 else f"{x / scale:.0f} {unit}"
-    return f"{x:.0f} B"
-
-
 def _value(v: float) -> str:
     return f"{v:g}"
 
@@ -321,7 +311,7 @@ def memory_sentence(series_ok: pd.DataFrame) -> str:
             verb = "grows" if b1 > b0 else "shrinks" if b1 < b0 else "stays the same"
             name = sweep["param"]
             growth = (f"what the backward pass keeps from the forward pass {verb} with {name}: "
-                      f"{fmt_bytes(b0)} at {name} {_value(v0)} to {fmt_bytes(b1)} at {name} {_value(v1)}")
+                      f"{fmt.size(b0)} at {name} {_value(v0)} to {fmt.size(b1)} at {name} {_value(v1)}")
     if growth:
         parts.append(growth if parts else growth[0].upper() + growth[1:])
     return "; ".join(parts) + "." if parts else ""
@@ -486,7 +476,7 @@ def case_table(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         out.append({
             "suite": suite, "case": case, "series": label,
             "forward flops": float(g["size"].iloc[0]),
-            # Times in ms: numbers, for the downloads; the page formats them (bench.present.fmt).
+            # Times in ms: numbers, for the downloads; the page formats them (bench.core.fmt).
             "forward ms": val("forward", "median_s") * 1e3,
             "gradient ms": val("gradient", "median_s") * 1e3,
             "step ms": val("step", "median_s") * 1e3,
@@ -687,7 +677,7 @@ def downloads(data: ReportData) -> list[dict[str, str]]:
         if blob is None:
             return []
         return [{"label": f"every row's key columns and headline numbers (CSV, gzip, "
-                          f"{fmt_bytes(len(blob))})",
+                          f"{fmt.size(len(blob))})",
                  "file": "bench-rows.csv.gz",
                  "href": "data:application/gzip;base64," + base64.b64encode(blob).decode("ascii")}]
     added = (*LIST_COLUMNS, "series", "source", "config", "size")

@@ -5,7 +5,7 @@ The only markup inserted as is: the figures' SVG, which matplotlib writes with
 its text escaped, the legend swatches (bench.present.report.legend: colours and shapes,
 no data text), the page's own CSS and script, and ``<wbr>`` / ``<span>`` put
 around text that was escaped first (``breakable``, ``with_ci``, ``ratio_ci``).
-Numbers go through bench.present.fmt.
+Numbers go through bench.core.fmt.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from bench import __version__
-from bench.core import clock
-from bench.present import fmt
+from bench.core import clock, fmt
 from bench.present.report.data import (
     CHEAP_GRADIENT_BOUND,
     ReportData,
     downloads,
     export_command,
-    fmt_bytes,
     l2_text,
 )
 from bench.present.report.figures import Fig
@@ -42,22 +40,12 @@ _ENV = jinja2.Environment(
 
 
 def num(x: Any) -> str:
-    """A number for a table cell (bench.present.fmt's three significant digits), '-' for missing."""
+    """A number for a table cell (bench.core.fmt's three significant digits), '-' for missing."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
     if isinstance(x, float):
         return fmt.sig3(x)
     return str(x)
-
-
-def count(x: Any) -> str:
-    """A large count for people (FLOPs): 524 k, 8.40 M, 1.07 G; '-' for missing."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{fmt.sig3(x / scale)} {unit}"
-    return fmt.sig3(x)
 
 
 def with_ci(x: Any, low: Any, high: Any) -> Markup:
@@ -70,7 +58,7 @@ def with_ci(x: Any, low: Any, high: Any) -> Markup:
 
 
 def ratio_ci(x: Any, low: Any, high: Any) -> Markup:
-    """R with its CI, two decimals (bench.present.fmt.ratio), the CI in a span as ``with_ci``."""
+    """R with its CI, two decimals (bench.core.fmt.ratio), the CI in a span as ``with_ci``."""
     if x is None or not math.isfinite(x):
         return Markup("-")
     text = fmt.ratio(x, low, high)
@@ -91,17 +79,12 @@ def sort_key(x: Any) -> str:
     return str(x)
 
 
-def percent(x: Any) -> str:
-    """A fraction as '84 %', '-' for missing."""
-    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.0f} %"
-
-
 _ENV.filters["num"] = num
 _ENV.filters["sort_key"] = sort_key
-_ENV.filters["bytes"] = fmt_bytes
-_ENV.filters["percent"] = percent
+_ENV.filters["bytes"] = fmt.size
+_ENV.filters["percent"] = fmt.percent
 _ENV.filters["breakable"] = breakable
-_ENV.filters["count"] = count
+_ENV.filters["count"] = fmt.count
 _ENV.globals["with_ci"] = with_ci
 _ENV.globals["ratio_ci"] = ratio_ci
 

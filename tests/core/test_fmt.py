@@ -1,4 +1,4 @@
-"""bench.present.fmt: numbers for people."""
+"""bench.core.fmt: numbers for people."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.present import fmt
+from bench.core import fmt
 
 
 @pytest.mark.parametrize(("x", "text"), [(0.0724, "0.0724"), (1.86, "1.86"), (16.0, "16.0"), (142.0, "142"),
@@ -59,3 +59,16 @@ def test_plurals():
 
 def test_percentages():
     assert fmt.pct(0.05) == "5%" and fmt.pct(0.125) == "12.5%"
+
+
+def test_percentages_keep_a_decimal_below_ten():
+    assert [fmt.percent(x) for x in (0.022, 0.02, 0.15, 0.999, -0.05)] == ["2.2 %", "2.0 %", "15 %", "100 %",
+                                                                          "-5.0 %"]
+    assert fmt.percent(math.nan) == fmt.percent(None) == "-"
+
+
+def test_counts_and_sizes_get_units():
+    assert [fmt.count(x) for x in (524288, 8.4e6, 1.07e9, 950, math.nan)] == ["524 k", "8.40 M", "1.07 G",
+                                                                              "950", "-"]
+    assert [fmt.size(x) for x in (512, 950e3, 1.1e6, 23e9, None)] == ["512 B", "950 kB", "1.1 MB", "23 GB",
+                                                                      "-"]

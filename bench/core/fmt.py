@@ -1,4 +1,5 @@
-"""How numbers look to people: one module for times, ratios, factors and counts in every output."""
+"""How numbers look to people: one module for times, ratios, factors, percentages, counts and sizes in
+every output (the terminal, the report, stored reasons, messages)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,35 @@ def speedup(value: float, low: float = math.nan, high: float = math.nan, words: 
     if words and float(factor(1 / value)) >= LARGE:
         return f"{factor(1 / value)}× slower" + (f" [{factor(1 / high)}, {factor(1 / low)}]" if ci else "")
     return ratio(value, low, high) if ci else ratio(value)
+
+
+def percent(fraction: float | None) -> str:
+    """A fraction as a percentage: one decimal below 10 % (2.2 % must not read as the 2 % asked),
+    whole above: ``2.2 %``, ``15 %``; "-" for a missing one."""
+    if fraction is None or not math.isfinite(fraction):
+        return "-"
+    return f"{100 * fraction:.1f} %" if abs(fraction) < 0.1 else f"{100 * fraction:.0f} %"
+
+
+def count(x: float | None) -> str:
+    """A large count for people (FLOPs): 524 k, 8.40 M, 1.07 G; "-" for a missing one."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{sig3(x / scale)} {unit}"
+    return sig3(x)
+
+
+def size(x: float | None) -> str:
+    """Bytes as 1.1 MB, 950 kB, 2.3 GB: decimal units (1 MB = 10⁶ bytes), two significant digits;
+    "-" for a missing size."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2g} {unit}" if x / scale < 10 else f"{x / scale:.0f} {unit}"
+    return f"{x:.0f} B"
 
 
 def pct(fraction: float) -> str:
