@@ -204,12 +204,7 @@ def fake_framework(reference: Callable, call_s: float = 0.0, hang_batch: int | N
 TINY = loader.load_file(Path(__file__).resolve().parent / "data" / "suites" / "tiny" / "tiny_mlp.py")
 
 
-def healthy(link):
-    job = link.job()
-    link.emit(ENV)
-    for i, case in enumerate(cases_of(job, TINY)):
-        if i and not link.go_ahead():
-            return None
+def healthy(link: FakeLink) -> None:
+    """A worker that measures every case of the tiny suite."""
+    for job, case in cases_played(link, TINY):
         measure(link, job, case)
-    link.emit(proto.Done())
-    return None

@@ -265,10 +265,11 @@ def parse_cases(values: list[str], suites: list[loader.Suite]) -> dict[str, list
         if not pairs or not all(re.fullmatch(r"\d+", value) for _, value in pairs):
             raise UserError(f"--case {text}: write NAME=INTEGER pairs separated by commas "
                             f"(e.g. {suite.cases(quick=True)[0].id})")
-        params = {key: int(value) for key, value in pairs}
-        if len(params) < len(pairs):
-            twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
-            raise UserError(f"--case {text}: {twice} is given twice")
+        params: dict[str, int] = {}
+        for key, value in pairs:
+            if key in params:
+                raise UserError(f"--case {text}: {key} is given twice")
+            params[key] = int(value)
         if set(params) != names:
             raise UserError(f"--case {text}: suite {suite.name} takes exactly "
                             f"{', '.join(sorted(names))}")
